@@ -1,0 +1,72 @@
+// Plain data shared by the sandbox layer and its callers (judge, CLI, HTTP /v1/run).
+
+/** Limits of one sandboxed run. Absent fields take the pool's defaults. */
+export interface RunLimits {
+  /** CPU time (user+system, all processes of the run), milliseconds. */
+  timeMs: number;
+  /** Wall-clock time, milliseconds; catches programs that sleep or block. */
+  wallTimeMs: number;
+  /** Memory (RSS + page cache + tmpfs, no swap), bytes. */
+  memoryBytes: number;
+  /** Largest size of each of stdout and stderr, bytes (and of any file the program writes). */
+  outputBytes: number;
+  /** Processes and threads alive at once. */
+  processes: number;
+  /** Open file descriptors. */
+  openFiles?: number;
+  /** Stack size, bytes (default: the memory limit). */
+  stackBytes?: number;
+  /** Size of the private /tmp, bytes (charged to the memory limit too). */
+  tmpBytes?: number;
+  /** CPU quota as a fraction of one CPU (1 = one full CPU); absent = unlimited. */
+  cpuQuota?: number;
+}
+
+/** Where a standard stream goes: a host file path, an inherited fd, or nothing. */
+export type StreamSpec =
+  | { kind: 'null' }
+  | { kind: 'file'; path: string }
+  | { kind: 'fd'; fd: number };
+
+export interface RunSpec {
+  /** argv; argv[0] is looked up in PATH inside the sandbox if it has no slash. */
+  argv: string[];
+  env?: Record<string, string>;
+  limits: RunLimits;
+  stdin?: StreamSpec;
+  stdout?: StreamSpec;
+  stderr?: StreamSpec;
+  /** Host directory that becomes the writable /box (the working directory). */
+  workDir: string;
+  /** Extra host paths made visible read-only at the same path (e.g. a toolchain outside /usr). */
+  readOnlyPaths?: string[];
+  /** Telemetry sample interval in ms; 0 or absent = no samples. */
+  telemetryMs?: number;
+  onTelemetry?: (s: TelemetrySample) => void;
+  /** Aborting kills the run; its result then has status SE with error 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+export interface TelemetrySample {
+  elapsedMs: number;
+  cpuTimeMs: number;
+  memoryBytes: number;
+  processes: number;
+}
+
+export type RunStatus = 'OK' | 'TLE' | 'MLE' | 'OLE' | 'RE' | 'SE';
+
+export interface RunResult {
+  status: RunStatus;
+  /** Which time limit ended a TLE run. */
+  limit?: 'cpu' | 'wall';
+  exitCode: number | null;
+  signal: number | null;
+  cpuTimeMs: number;
+  wallTimeMs: number;
+  memoryBytes: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** For SE: what failed, e.g. "mount /usr: ENOENT". */
+  error?: string;
+}
