@@ -1,1 +1,617 @@
+/*
+ * gavel's native shim: the only code that runs between clone and execve.
+ *
+ * Node is multi-threaded, so the child of clone() must not touch anything that another
+ * thread may hold (malloc arenas, stdio locks, the JS heap). The child here therefore
+ * runs a *plan*: a flat buffer of fixed-size operations that TypeScript prepared in the
+ * parent (mounts, setns, rlimits, ids, seccomp...). The interpreter below uses raw
+ * syscalls only and touches no memory but the plan and its own stack.
+ *
+ * The parent side also lives here: a reaper thread that waits on pidfds with epoll and
+ * writes one fixed-size record per exited sandbox to a pipe that Node reads as a stream,
+ * so no libuv threadpool thread is ever parked in waitid().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#define GV_EXPORT __attribute__((visibility("default")))
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* ---- The plan: shared layout with src/sandbox/plan.ts ---------------------------- */
+
+#define GV_PLAN_MAGIC 0x6776706cu /* "gvpl" */
+
+enum gv_opcode {
+  GV_OP_WRITE_FD = 1,   /* a=fd b=str: write string (join a v1 cgroup with "0") */
+  GV_OP_SETNS = 2,      /* a=fd b=nstype */
+  GV_OP_UNSHARE = 3,    /* a=flags */
+  GV_OP_MOUNT = 4,      /* a=src b=target c=fstype d=flags e=data (strings may be 0 = NULL) */
+  GV_OP_MKDIR = 5,      /* a=path b=mode */
+  GV_OP_TOUCH = 6,      /* a=path b=mode: create an empty file (a bind-mount target) */
+  GV_OP_SYMLINK = 7,    /* a=target b=linkpath */
+  GV_OP_PIVOT = 8,      /* a=new root dir: pivot_root there and detach the old root */
+  GV_OP_CHDIR = 9,      /* a=path */
+  GV_OP_HOSTNAME = 10,  /* a=name */
+  GV_OP_RLIMIT = 11,    /* a=resource b=soft c=hard */
+  GV_OP_DUP2 = 12,      /* a=oldfd (GV_FD_STATUS for the status pipe) b=newfd */
+  GV_OP_CLOSE_FROM = 13,/* a=first fd to close */
+  GV_OP_IDS = 14,       /* a=uid b=gid: drop the capability bounding set, groups, ids, capabilities */
+  GV_OP_NO_NEW_PRIVS = 15,
+  GV_OP_SECCOMP = 16,   /* a=offset of sock_filter array b=instruction count */
+  GV_OP_EXEC = 17,      /* a=fd of the program b=argc c=argv strings d=envc e=env strings */
+  GV_OP_PDEATHSIG = 18, /* a=signal */
+  GV_OP_UMASK = 19,     /* a=mask */
+};
+
+#define GV_FD_STATUS (-2)
+
+struct gv_op {
+  uint32_t code;
+  uint32_t pad;
+  int64_t a, b, c, d, e;
+};
+
+struct gv_plan {
+  uint32_t magic;
+  uint32_t nops;
+  uint64_t clone_flags;  /* namespaces to create (CLONE_NEW*) */
+  int64_t cgroup_fd;     /* >= 0: CLONE_INTO_CGROUP this v2 cgroup dir */
+  int64_t ops_offset;    /* byte offset of the first gv_op */
+  /* written by the child on failure, read by the parent (shared memory under CLONE_VM) */
+  int32_t fail_op;
+  int32_t fail_errno;
+  int32_t status_fd;     /* set by gv_spawn: the write end of this run's status pipe */
+  int32_t pad;
+};
+
+/* Records on the status pipe. The child of clone writes FAIL; gavel-init writes EXIT or
+ * EXEC_FAIL (see init.c). 32 bytes each so several fit one atomic pipe write. */
+#define GV_REC_FAIL 0x6c696166u /* "fail" */
+struct gv_fail_rec {
+  uint32_t magic;
+  int32_t op_index;
+  int32_t op_code;
+  int32_t err;
+  int64_t pad[2];
+};
+
+/* ---- Raw syscall helpers used by the child ---------------------------------------- */
+
+static inline long sc(long n, long a, long b, long c, long d, long e) {
+  return syscall(n, a, b, c, d, e);
+}
+
+/* syscall() from glibc sets errno in the TLS of the calling thread; under CLONE_VM the
+ * child runs on the parent thread's TLS, and errno is only read back by the child
+ * itself before the parent resumes (CLONE_VFORK), so that is harmless. */
+
+static const char *plan_str(const struct gv_plan *p, int64_t off) {
+  return off ? (const char *)p + off : NULL;
+}
+
+static void child_fail(struct gv_plan *p, int i, const struct gv_op *op, int err) {
+  struct gv_fail_rec r;
+  for (unsigned k = 0; k < sizeof r; k++) ((char *)&r)[k] = 0;
+  r.magic = GV_REC_FAIL;
+  r.op_index = i;
+  r.op_code = (int32_t)op->code;
+  r.err = err;
+  p->fail_op = i;
+  p->fail_errno = err;
+  /* The status pipe may already sit at fd 3; either way one of them is valid. */
+  if (sc(SYS_write, p->status_fd, (long)&r, sizeof r, 0, 0) < 0) sc(SYS_write, 3, (long)&r, sizeof r, 0, 0);
+  sc(SYS_exit_group, 127, 0, 0, 0, 0);
+}
+
+static int drop_everything(uid_t uid, gid_t gid) {
+  /* The bounding set needs CAP_SETPCAP, so it goes while we still are root. */
+  for (int cap = 0; cap <= 63; cap++) {
+    if (sc(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  }
+  if (sc(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  if (sc(SYS_setgroups, 0, 0, 0, 0, 0) < 0) return -1;
+  if (sc(SYS_setresgid, gid, gid, gid, 0, 0) < 0) return -1;
+  if (sc(SYS_setresuid, uid, uid, uid, 0, 0) < 0) return -1;
+  /* Leaving root clears permitted/effective; clear inheritable explicitly too. */
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  for (unsigned k = 0; k < sizeof d; k++) ((char *)d)[k] = 0;
+  if (sc(SYS_capset, (long)&h, (long)d, 0, 0, 0) < 0) return -1;
+  return 0;
+}
+
+static int pivot_into(const char *newroot) {
+  /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
+   * only the new tree, without needing a directory to park the old root in. */
+  if (sc(SYS_chdir, (long)newroot, 0, 0, 0, 0) < 0) return -1;
+  if (sc(SYS_pivot_root, (long)".", (long)".", 0, 0, 0) < 0) return -1;
+  if (sc(SYS_umount2, (long)".", MNT_DETACH, 0, 0, 0) < 0) return -1;
+  return (int)sc(SYS_chdir, (long)"/", 0, 0, 0, 0);
+}
+
+#define GV_MAX_ARGS 1024
+
+static int run_exec(struct gv_plan *p, const struct gv_op *op) {
+  /* argv/envp pointer arrays live on this (private) stack: no allocation. */
+  const char *argv[GV_MAX_ARGS + 1];
+  const char *envp[GV_MAX_ARGS + 1];
+  int64_t argc = op->b, envc = op->d;
+  if (argc < 1 || argc > GV_MAX_ARGS || envc < 0 || envc > GV_MAX_ARGS) {
+    errno = E2BIG;
+    return -1;
+  }
+  const char *s = plan_str(p, op->c);
+  for (int64_t k = 0; k < argc; k++) {
+    argv[k] = s;
+    while (*s) s++;
+    s++;
+  }
+  argv[argc] = NULL;
+  s = plan_str(p, op->e);
+  for (int64_t k = 0; k < envc; k++) {
+    envp[k] = s;
+    while (*s) s++;
+    s++;
+  }
+  envp[envc] = NULL;
+  return (int)sc(SYS_execveat, op->a, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH);
+}
+
+static int run_op(struct gv_plan *p, const struct gv_op *op) {
+  switch (op->code) {
+    case GV_OP_WRITE_FD: {
+      const char *s = plan_str(p, op->b);
+      return sc(SYS_write, op->a, (long)s, (long)strlen(s), 0, 0) < 0 ? -1 : 0;
+    }
+    case GV_OP_SETNS:
+      return (int)sc(SYS_setns, op->a, op->b, 0, 0, 0);
+    case GV_OP_UNSHARE:
+      return (int)sc(SYS_unshare, op->a, 0, 0, 0, 0);
+    case GV_OP_MOUNT:
+      return (int)sc(SYS_mount, (long)plan_str(p, op->a), (long)plan_str(p, op->b), (long)plan_str(p, op->c),
+                     op->d, (long)plan_str(p, op->e));
+    case GV_OP_MKDIR:
+      if (sc(SYS_mkdirat, AT_FDCWD, (long)plan_str(p, op->a), op->b, 0, 0) < 0 && errno != EEXIST) return -1;
+      return 0;
+    case GV_OP_TOUCH: {
+      long fd = sc(SYS_openat, AT_FDCWD, (long)plan_str(p, op->a), O_CREAT | O_WRONLY | O_CLOEXEC, op->b, 0);
+      if (fd < 0) return -1;
+      sc(SYS_close, fd, 0, 0, 0, 0);
+      return 0;
+    }
+    case GV_OP_SYMLINK:
+      return (int)sc(SYS_symlinkat, (long)plan_str(p, op->a), AT_FDCWD, (long)plan_str(p, op->b), 0, 0);
+    case GV_OP_PIVOT:
+      return pivot_into(plan_str(p, op->a));
+    case GV_OP_CHDIR:
+      return (int)sc(SYS_chdir, (long)plan_str(p, op->a), 0, 0, 0, 0);
+    case GV_OP_HOSTNAME: {
+      const char *s = plan_str(p, op->a);
+      return (int)sc(SYS_sethostname, (long)s, (long)strlen(s), 0, 0, 0);
+    }
+    case GV_OP_RLIMIT: {
+      struct rlimit rl = {(rlim_t)op->b, (rlim_t)op->c};
+      return (int)sc(SYS_prlimit64, 0, op->a, (long)&rl, 0, 0);
+    }
+    case GV_OP_DUP2: {
+      long from = op->a == GV_FD_STATUS ? p->status_fd : op->a;
+      if (from == op->b) {
+        /* dup3 refuses equal fds; just make sure it survives exec. */
+        return (int)sc(SYS_fcntl, from, F_SETFD, 0, 0, 0);
+      }
+      if (sc(SYS_dup3, from, op->b, 0, 0, 0) < 0) return -1;
+      if (op->a == GV_FD_STATUS) p->status_fd = (int32_t)op->b;
+      return 0;
+    }
+    case GV_OP_CLOSE_FROM:
+      return (int)sc(SYS_close_range, op->a, ~0U, 0, 0, 0);
+    case GV_OP_IDS:
+      return drop_everything((uid_t)op->a, (gid_t)op->b);
+    case GV_OP_NO_NEW_PRIVS:
+      return (int)sc(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    case GV_OP_SECCOMP: {
+      struct sock_fprog prog = {(unsigned short)op->b, (struct sock_filter *)((char *)p + op->a)};
+      return (int)sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0);
+    }
+    case GV_OP_EXEC:
+      return run_exec(p, op);
+    case GV_OP_PDEATHSIG:
+      return (int)sc(SYS_prctl, PR_SET_PDEATHSIG, op->a, 0, 0, 0);
+    case GV_OP_UMASK:
+      sc(SYS_umask, op->a, 0, 0, 0, 0);
+      return 0;
+    default:
+      errno = EINVAL;
+      return -1;
+  }
+}
+
+/* The entry point of the cloned child. Returns only by exec or exit. */
+static int child_main(void *arg) {
+  struct gv_plan *p = arg;
+  const struct gv_op *ops = (const struct gv_op *)((char *)p + p->ops_offset);
+  for (uint32_t i = 0; i < p->nops; i++) {
+    if (run_op(p, &ops[i]) < 0) child_fail(p, (int)i, &ops[i], errno);
+  }
+  /* A plan must end in GV_OP_EXEC; falling off the end is a plan bug. */
+  child_fail(p, (int)p->nops, &ops[0], ENOEXEC);
+  return 127;
+}
+
+/* ---- clone3 with a caller-provided stack ------------------------------------------ */
+
+#if defined(__x86_64__)
+/* clone3 returns into the child on the new stack, where the C frame of the caller does
+ * not exist; this stub calls fn(arg) there and exits with its result. */
+long gv_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(
+    ".text\n"
+    ".type gv_clone3,@function\n"
+    "gv_clone3:\n"
+    "  mov %rdx, %r8\n"    /* fn: r8/r9 survive the syscall in both parent and child */
+    "  mov %rcx, %r9\n"    /* arg */
+    "  mov $435, %eax\n"   /* SYS_clone3 */
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz 1f\n"
+    "  xor %ebp, %ebp\n"
+    "  and $-16, %rsp\n"
+    "  mov %r9, %rdi\n"
+    "  call *%r8\n"
+    "  mov %eax, %edi\n"
+    "  mov $231, %eax\n"   /* exit_group */
+    "  syscall\n"
+    "  hlt\n"
+    "1:\n"
+    "  ret\n"
+    ".size gv_clone3, .-gv_clone3\n");
+#define GV_HAVE_CLONE3 1
+#else
+#define GV_HAVE_CLONE3 0
+#endif
+
+/* One child stack at a time is enough: with CLONE_VFORK the caller is suspended until the
+ * child has exec'd or died, so the stack is free again when clone returns. The mutex only
+ * guards against two Node threads spawning at once. */
+#define GV_STACK_SIZE (512 * 1024)
+static pthread_mutex_t g_spawn_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *g_stack;
+static int g_clone3_state = GV_HAVE_CLONE3 ? 1 : 0; /* 1 untested/works, 0 unavailable */
+
+static int ensure_stack(void) {
+  if (g_stack) return 0;
+  void *m = mmap(NULL, GV_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (m == MAP_FAILED) return -1;
+  g_stack = m;
+  return 0;
+}
+
+/* ---- Reaper ------------------------------------------------------------------------ */
+
+#define GV_MAX_RUNS 4096
+#define GV_EXIT_MAGIC 0x74697865u /* "exit" */
+
+/* What Node reads from the notification pipe, one per finished sandbox. 128 bytes. */
+struct gv_exit_rec {
+  uint32_t magic;
+  uint32_t nbytes;       /* bytes of status-pipe data copied into data[] */
+  uint64_t token;
+  int32_t code;          /* CLD_EXITED / CLD_KILLED / CLD_DUMPED of the sandbox init */
+  int32_t status;        /* its exit code or signal */
+  int64_t utime_us;      /* rusage of the init and the children it reaped */
+  int64_t stime_us;
+  int64_t maxrss_kb;
+  uint8_t data[80];      /* records init or the clone child left on the status pipe */
+};
+
+struct gv_entry {
+  int used;
+  int pidfd;
+  int statusfd;
+  uint64_t token;
+};
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gv_entry g_tab[GV_MAX_RUNS];
+static int g_epfd = -1;
+static int g_notify_rd = -1, g_notify_wr = -1;
+static pthread_t g_reaper;
+
+static void reap_entry(int idx) {
+  struct gv_entry *e = &g_tab[idx];
+  siginfo_t si;
+  struct rusage ru;
+  memset(&si, 0, sizeof si);
+  memset(&ru, 0, sizeof ru);
+  if (syscall(SYS_waitid, P_PIDFD, e->pidfd, &si, WEXITED | WNOHANG | __WALL, &ru) < 0) {
+    if (errno != ECHILD) return;
+  } else if (si.si_pid == 0) {
+    return; /* not exited yet */
+  }
+  struct gv_exit_rec r;
+  memset(&r, 0, sizeof r);
+  r.magic = GV_EXIT_MAGIC;
+  r.token = e->token;
+  r.code = si.si_code;
+  r.status = si.si_status;
+  r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+  r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+  r.maxrss_kb = ru.ru_maxrss;
+  ssize_t n = read(e->statusfd, r.data, sizeof r.data);
+  r.nbytes = n > 0 ? (uint32_t)n : 0;
+  epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
+  close(e->pidfd);
+  close(e->statusfd);
+  e->used = 0;
+  /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
+  ssize_t w;
+  do w = write(g_notify_wr, &r, sizeof r); while (w < 0 && errno == EINTR);
+}
+
+static void *reaper_main(void *unused) {
+  (void)unused;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct epoll_event evs[64];
+  for (;;) {
+    int n = epoll_wait(g_epfd, evs, 64, -1);
+    if (n < 0) continue;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < n; i++) {
+      int idx = (int)evs[i].data.u32;
+      if (idx >= 0 && idx < GV_MAX_RUNS && g_tab[idx].used) reap_entry(idx);
+    }
+    pthread_mutex_unlock(&g_mu);
+  }
+  return NULL;
+}
+
+/* Starts the reaper once; returns the read end of the notification pipe. */
+GV_EXPORT int gv_reaper_start(void) {
+  pthread_mutex_lock(&g_mu);
+  if (g_notify_rd < 0) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) goto fail;
+    g_epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (g_epfd < 0) goto fail;
+    g_notify_rd = fds[0];
+    g_notify_wr = fds[1];
+    if (pthread_create(&g_reaper, NULL, reaper_main, NULL) != 0) goto fail;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return g_notify_rd;
+fail:;
+  int err = errno;
+  pthread_mutex_unlock(&g_mu);
+  return -err;
+}
+
+GV_EXPORT int gv_exit_record_size(void) { return (int)sizeof(struct gv_exit_rec); }
+GV_EXPORT int gv_op_size(void) { return (int)sizeof(struct gv_op); }
+GV_EXPORT int gv_plan_header_size(void) { return (int)sizeof(struct gv_plan); }
+
+/* ---- Spawn ------------------------------------------------------------------------- */
+
+static long do_clone(struct gv_plan *p, int *pidfd) {
+  uint64_t flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | p->clone_flags;
+  if (g_clone3_state) {
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = flags | (p->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+    ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+    ca.exit_signal = SIGCHLD;
+    ca.stack = (uint64_t)(uintptr_t)g_stack;
+    ca.stack_size = GV_STACK_SIZE;
+    ca.cgroup = p->cgroup_fd >= 0 ? (uint64_t)p->cgroup_fd : 0;
+#if GV_HAVE_CLONE3
+    long pid = gv_clone3(&ca, sizeof ca, child_main, p);
+    if (pid != -ENOSYS) {
+      if (pid < 0) errno = (int)-pid;
+      return pid < 0 ? -1 : pid;
+    }
+#endif
+    g_clone3_state = 0;
+  }
+  if (p->cgroup_fd >= 0) {
+    errno = ENOSYS; /* the caller falls back to joining through cgroup.procs */
+    return -1;
+  }
+  return clone(child_main, g_stack + GV_STACK_SIZE, (int)flags | SIGCHLD, p, pidfd);
+}
+
+/*
+ * Clones a sandbox that runs `plan`. On success returns the pid and registers the child
+ * with the reaper under `token`. On failure returns -1 and fills err[0] = failed op
+ * index (-1 when clone itself failed), err[1] = errno, err[2] = op code.
+ */
+GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err) {
+  struct gv_plan *p = (struct gv_plan *)plan;
+  err[0] = -1;
+  err[1] = 0;
+  err[2] = 0;
+  if (len < sizeof *p || p->magic != GV_PLAN_MAGIC) {
+    err[1] = EINVAL;
+    return -1;
+  }
+  int sfd[2];
+  if (pipe2(sfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+    err[1] = errno;
+    return -1;
+  }
+  p->status_fd = sfd[1];
+  p->fail_op = -1;
+  p->fail_errno = 0;
+  int pidfd = -1;
+
+  pthread_mutex_lock(&g_spawn_mu);
+  long pid = -1;
+  if (ensure_stack() == 0) pid = do_clone(p, &pidfd);
+  int clone_errno = errno;
+  pthread_mutex_unlock(&g_spawn_mu);
+  /* A child that changed its uid made the shared mm non-dumpable; that would hide
+   * /proc/self of Node from itself. Restore it. */
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  close(sfd[1]);
+
+  if (pid < 0) {
+    err[1] = clone_errno;
+    close(sfd[0]);
+    return -1;
+  }
+  if (p->fail_op >= 0) {
+    /* Under CLONE_VFORK the child has already exited when we get here. */
+    struct gv_fail_rec r;
+    ssize_t n = read(sfd[0], &r, sizeof r);
+    err[0] = p->fail_op;
+    err[1] = p->fail_errno;
+    err[2] = (n == sizeof r && r.magic == GV_REC_FAIL) ? r.op_code : 0;
+    siginfo_t si;
+    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
+    close(pidfd);
+    close(sfd[0]);
+    return -1;
+  }
+
+  pthread_mutex_lock(&g_mu);
+  int idx = -1;
+  for (int i = 0; i < GV_MAX_RUNS; i++) {
+    if (!g_tab[i].used) {
+      idx = i;
+      break;
+    }
+  }
+  if (idx < 0) {
+    pthread_mutex_unlock(&g_mu);
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    siginfo_t si;
+    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
+    close(pidfd);
+    close(sfd[0]);
+    err[1] = EAGAIN;
+    return -1;
+  }
+  g_tab[idx] = (struct gv_entry){1, pidfd, sfd[0], token};
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
+  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+    int e = errno;
+    g_tab[idx].used = 0;
+    pthread_mutex_unlock(&g_mu);
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    siginfo_t si;
+    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
+    close(pidfd);
+    close(sfd[0]);
+    err[1] = e;
+    return -1;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return pid;
+}
+
+/* Signals a running sandbox by token. Going through the table under the lock means a
+ * reused fd number can never redirect the signal to another sandbox. */
+GV_EXPORT int gv_kill(uint64_t token, int sig) {
+  int rc = -ESRCH;
+  pthread_mutex_lock(&g_mu);
+  for (int i = 0; i < GV_MAX_RUNS; i++) {
+    if (g_tab[i].used && g_tab[i].token == token) {
+      rc = syscall(SYS_pidfd_send_signal, g_tab[i].pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
+/* ---- Pooled network namespaces ---------------------------------------------------- */
+
+struct netns_job {
+  int fd;
+  int err;
+};
+
+static void *netns_thread(void *arg) {
+  struct netns_job *job = arg;
+  /* unshare on a throwaway thread moves only that thread; the namespace outlives it
+   * through the fd we open here. */
+  if (unshare(CLONE_NEWNET) < 0) {
+    job->err = errno;
+    return NULL;
+  }
+  int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    job->err = errno;
+    return NULL;
+  }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s >= 0) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+      if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) job->err = errno;
+    } else {
+      job->err = errno;
+    }
+    close(s);
+  } else {
+    job->err = errno;
+  }
+  if (job->err) {
+    close(fd);
+    return NULL;
+  }
+  job->fd = fd;
+  return NULL;
+}
+
+/* Creates a network namespace with only `lo`, up. Returns its fd or -errno. */
+GV_EXPORT int gv_make_netns(void) {
+  struct netns_job job = {-1, 0};
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, netns_thread, &job);
+  if (rc != 0) return -rc;
+  pthread_join(t, NULL);
+  return job.fd >= 0 ? job.fd : -(job.err ? job.err : EIO);
+}

@@ -1,9 +1,14 @@
 // The judge's input and output, as TypeBox schemas: the single source for validation,
 // TypeScript types and the OpenAPI document (the HTTP layer reuses these directly).
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TLiteral, type TUnion } from 'typebox';
 
-export const Verdict = Type.Union(
-  ['AC', 'WA', 'TLE', 'MLE', 'RE', 'OLE', 'CE', 'IE'].map((v) => Type.Literal(v)),
+/** A union of string literals that keeps its literal types (Static of a mapped array loses them). */
+function literals<const T extends readonly string[]>(values: T, options?: { description?: string }) {
+  return Type.Union(values.map((v) => Type.Literal(v)) as unknown as { -readonly [K in keyof T]: TLiteral<T[K]> }, options) as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
+}
+
+export const Verdict = literals(
+  ['AC', 'WA', 'TLE', 'MLE', 'RE', 'OLE', 'CE', 'IE'],
   { description: 'AC accepted, WA wrong answer, TLE time limit, MLE memory limit, RE runtime error, OLE output limit, CE compile error, IE internal (judge) error' },
 );
 export type Verdict = 'AC' | 'WA' | 'TLE' | 'MLE' | 'RE' | 'OLE' | 'CE' | 'IE';
@@ -34,7 +39,7 @@ export const TestCase = Type.Object({
 }, { additionalProperties: false });
 export type TestCase = Static<typeof TestCase>;
 
-export const CheckerKind = Type.Union(['exact', 'lines', 'tokens', 'float', 'program'].map((v) => Type.Literal(v)));
+export const CheckerKind = literals(['exact', 'lines', 'tokens', 'float', 'program']);
 
 export const Checker = Type.Object({
   kind: CheckerKind,
@@ -122,7 +127,7 @@ export const RunRequest = Type.Object({
 export type RunRequest = Static<typeof RunRequest>;
 
 export const RunResponse = Type.Object({
-  status: Type.Union(['OK', 'TLE', 'MLE', 'OLE', 'RE', 'SE', 'CE'].map((v) => Type.Literal(v))),
+  status: literals(['OK', 'TLE', 'MLE', 'OLE', 'RE', 'SE', 'CE']),
   limit: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('wall')])),
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
   signal: Type.Union([Type.Integer(), Type.Null()]),

@@ -38,6 +38,11 @@ export interface RunSpec {
   stderr?: StreamSpec;
   /** Host directory that becomes the writable /box (the working directory). */
   workDir: string;
+  /** The work dir is root-owned and read-only for the program (judging: one test must not
+   *  leave anything for the next); by default it is handed to the sandbox uid. */
+  sealedWorkDir?: boolean;
+  /** Host directory shown read-only at /data (a checker's input, output and answer). */
+  dataDir?: string;
   /** Extra host paths made visible read-only at the same path (e.g. a toolchain outside /usr). */
   readOnlyPaths?: string[];
   /** Telemetry sample interval in ms; 0 or absent = no samples. */

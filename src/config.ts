@@ -1,0 +1,187 @@
+/*
+## Configuration
+
+Every setting comes from an environment variable; all have defaults, so `node dist/src/server.js`
+starts with none set. Sizes accept a plain byte count or a suffix (`64MiB`, `512k`, `1G`; k/M/G are
+binary here, like the rest of the project). Booleans accept `1/0`, `true/false`, `yes/no`, `on/off`.
+
+| Variable | Default | Meaning |
+|---|---|---|
+| `PORT` | `8080` | TCP port to listen on (`0` picks a free one; the chosen URL is logged). |
+| `HOST` | `127.0.0.1` | Address to bind; use `0.0.0.0` to serve other hosts. |
+| `GAVEL_DATA_DIR` | `./data` (relative to the working directory) | Holds `gavel.db` (SQLite, WAL) and whatever the judge keeps there. Created if missing. |
+| `GAVEL_POOL_SIZE` | judge's default | Sandbox slots; also how many submissions (and `/v1/run` calls) run at once. |
+| `GAVEL_QUEUE_MAX` | `1000` | Submissions accepted but not finished (queued + running); beyond it `POST /v1/submissions` answers 429. |
+| `GAVEL_RUN_QUEUE_MAX` | `100` | `/v1/run` calls waiting for a slot; beyond it 429. |
+| `GAVEL_BODY_LIMIT` | `64MiB` | Largest request body; larger ones get 413. |
+| `GAVEL_MAX_TESTS` | `1000` | Tests per submission (400 beyond). |
+| `GAVEL_MAX_TESTS_BYTES` | `32MiB` | Sum of `input` + `expected` over all tests of a submission (413 beyond). |
+| `GAVEL_MAX_SOURCE_BYTES` | `4MiB` | Sum of source / file contents of the program, checker and interactor (413 beyond). |
+| `GAVEL_TOKENS` | *(empty: auth off)* | Comma-separated bearer tokens; when set, every `/v1` route needs `Authorization: Bearer <token>`. |
+| `GAVEL_AUTH_METRICS` | `false` | Whether `/metrics` needs a token too (only when `GAVEL_TOKENS` is set). |
+| `GAVEL_AUTH_HEALTH` | `false` | Whether `/healthz` and `/readyz` need a token too. |
+| `GAVEL_WEBHOOK_SECRET` | *(empty)* | HMAC-SHA256 key for `X-Gavel-Signature`; when empty callbacks are sent unsigned (a warning is logged). |
+| `GAVEL_WEBHOOK_ATTEMPTS` | `5` | Delivery attempts per callback (first try included). |
+| `GAVEL_WEBHOOK_BACKOFF_MS` | `1000` | Delay before the 2nd attempt; doubles each time (±20 % jitter, capped at 5 min). |
+| `GAVEL_WEBHOOK_TIMEOUT_MS` | `10000` | Timeout of one delivery attempt. |
+| `GAVEL_RETENTION_HOURS` | `168` | Finished submissions (and their events) older than this are deleted; `0` keeps them forever. |
+| `GAVEL_RETENTION_CHECK_MS` | `600000` | How often the retention sweep runs. |
+| `GAVEL_HEARTBEAT_MS` | `15000` | Interval of `: ping` comments on open event streams. |
+| `GAVEL_SSE_RETRY_MS` | `2000` | Reconnect delay suggested to SSE clients (`retry:` field). |
+| `GAVEL_TELEMETRY_HZ` | `4` | Most `telemetry` events per second per submission. |
+| `GAVEL_SHUTDOWN_MS` | `30000` | On SIGTERM/SIGINT, how long running work may finish before it is aborted (and re-queued at next start). |
+| `GAVEL_SQLITE_SYNC` | `FULL` | SQLite `synchronous` pragma: `FULL` survives power loss, `NORMAL` only process crashes. |
+| `LOG_LEVEL` | `info` | pino level: fatal, error, warn, info, debug, trace, silent. |
+*/
+import path from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+
+export const Config = Type.Object({
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  host: Type.String({ minLength: 1 }),
+  dataDir: Type.String({ minLength: 1 }),
+  poolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  queueMax: Type.Integer({ minimum: 1 }),
+  runQueueMax: Type.Integer({ minimum: 0 }),
+  bodyLimit: Type.Integer({ minimum: 1024 }),
+  maxTests: Type.Integer({ minimum: 1 }),
+  maxTestsBytes: Type.Integer({ minimum: 1 }),
+  maxSourceBytes: Type.Integer({ minimum: 1 }),
+  tokens: Type.Array(Type.String({ minLength: 1 })),
+  authMetrics: Type.Boolean(),
+  authHealth: Type.Boolean(),
+  webhookSecret: Type.String(),
+  webhookAttempts: Type.Integer({ minimum: 1, maximum: 50 }),
+  webhookBackoffMs: Type.Integer({ minimum: 1 }),
+  webhookTimeoutMs: Type.Integer({ minimum: 1 }),
+  retentionHours: Type.Number({ minimum: 0 }),
+  retentionCheckMs: Type.Integer({ minimum: 100 }),
+  heartbeatMs: Type.Integer({ minimum: 10 }),
+  sseRetryMs: Type.Integer({ minimum: 0 }),
+  telemetryHz: Type.Number({ exclusiveMinimum: 0, maximum: 1000 }),
+  shutdownMs: Type.Integer({ minimum: 0 }),
+  sqliteSync: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')]),
+  logLevel: LogLevel,
+});
+export type Config = Static<typeof Config>;
+
+type Kind = 'int' | 'number' | 'bytes' | 'string' | 'upper' | 'bool' | 'list' | 'path';
+
+/** env var → config key, parser and default (undefined: optional, no default). */
+const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: string }> = [
+  { env: 'PORT', key: 'port', kind: 'int', def: '8080' },
+  { env: 'HOST', key: 'host', kind: 'string', def: '127.0.0.1' },
+  { env: 'GAVEL_DATA_DIR', key: 'dataDir', kind: 'path', def: './data' },
+  { env: 'GAVEL_POOL_SIZE', key: 'poolSize', kind: 'int' },
+  { env: 'GAVEL_QUEUE_MAX', key: 'queueMax', kind: 'int', def: '1000' },
+  { env: 'GAVEL_RUN_QUEUE_MAX', key: 'runQueueMax', kind: 'int', def: '100' },
+  { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },
+  { env: 'GAVEL_MAX_TESTS', key: 'maxTests', kind: 'int', def: '1000' },
+  { env: 'GAVEL_MAX_TESTS_BYTES', key: 'maxTestsBytes', kind: 'bytes', def: '32MiB' },
+  { env: 'GAVEL_MAX_SOURCE_BYTES', key: 'maxSourceBytes', kind: 'bytes', def: '4MiB' },
+  { env: 'GAVEL_TOKENS', key: 'tokens', kind: 'list', def: '' },
+  { env: 'GAVEL_AUTH_METRICS', key: 'authMetrics', kind: 'bool', def: 'false' },
+  { env: 'GAVEL_AUTH_HEALTH', key: 'authHealth', kind: 'bool', def: 'false' },
+  { env: 'GAVEL_WEBHOOK_SECRET', key: 'webhookSecret', kind: 'string', def: '' },
+  { env: 'GAVEL_WEBHOOK_ATTEMPTS', key: 'webhookAttempts', kind: 'int', def: '5' },
+  { env: 'GAVEL_WEBHOOK_BACKOFF_MS', key: 'webhookBackoffMs', kind: 'int', def: '1000' },
+  { env: 'GAVEL_WEBHOOK_TIMEOUT_MS', key: 'webhookTimeoutMs', kind: 'int', def: '10000' },
+  { env: 'GAVEL_RETENTION_HOURS', key: 'retentionHours', kind: 'number', def: '168' },
+  { env: 'GAVEL_RETENTION_CHECK_MS', key: 'retentionCheckMs', kind: 'int', def: '600000' },
+  { env: 'GAVEL_HEARTBEAT_MS', key: 'heartbeatMs', kind: 'int', def: '15000' },
+  { env: 'GAVEL_SSE_RETRY_MS', key: 'sseRetryMs', kind: 'int', def: '2000' },
+  { env: 'GAVEL_TELEMETRY_HZ', key: 'telemetryHz', kind: 'number', def: '4' },
+  { env: 'GAVEL_SHUTDOWN_MS', key: 'shutdownMs', kind: 'int', def: '30000' },
+  { env: 'GAVEL_SQLITE_SYNC', key: 'sqliteSync', kind: 'upper', def: 'FULL' },
+  { env: 'LOG_LEVEL', key: 'logLevel', kind: 'string', def: 'info' },
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
+};
+
+/** "64MiB" → 67108864; undefined when the text is not a size. */
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!m) return undefined;
+  const unit = UNITS[m[2].toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.round(Number(m[1]) * unit);
+}
+
+function parseValue(kind: Kind, raw: string, env: string): unknown {
+  const text = raw.trim();
+  switch (kind) {
+    case 'int':
+      if (!/^-?\d+$/.test(text)) throw new Error(`${env}=${JSON.stringify(raw)} is not an integer`);
+      return Number(text);
+    case 'number':
+      if (text === '' || !Number.isFinite(Number(text))) throw new Error(`${env}=${JSON.stringify(raw)} is not a number`);
+      return Number(text);
+    case 'bytes': {
+      const n = parseBytes(text);
+      if (n === undefined) throw new Error(`${env}=${JSON.stringify(raw)} is not a size (e.g. 1048576, 512KiB, 64MiB)`);
+      return n;
+    }
+    case 'bool': {
+      const t = text.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
+      throw new Error(`${env}=${JSON.stringify(raw)} is not a boolean (true/false)`);
+    }
+    case 'list':
+      return text.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'path':
+      return path.resolve(text);
+    case 'upper':
+      return text.toUpperCase();
+    case 'string':
+      return text;
+  }
+}
+
+/** Reads the configuration from `env`; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  const envOf = new Map<string, string>();
+  for (const v of VARS) {
+    envOf.set(v.key, v.env);
+    const raw = env[v.env] !== undefined && env[v.env] !== '' ? env[v.env] : v.def;
+    if (raw === undefined) continue;
+    try {
+      out[v.key] = parseValue(v.kind, raw, v.env);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  if (problems.length === 0 && !Value.Check(Config, out)) {
+    for (const e of Value.Errors(Config, out)) {
+      const key = e.instancePath.split('/')[1] ?? '';
+      problems.push(`${envOf.get(key) ?? key}: ${e.message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out as Config;
+}
+
+/** The defaults with some keys replaced (tests, scripts). */
+export function configWith(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides };
+}
+
+/** The configuration as one loggable object, secrets reduced to whether they are set. */
+export function describeConfig(c: Config): Record<string, unknown> {
+  return { ...c, tokens: c.tokens.length, webhookSecret: c.webhookSecret ? 'set' : 'unset' };
+}

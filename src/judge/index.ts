@@ -1,0 +1,133 @@
+// The judge as the HTTP layer and the CLI see it: languages, limits and caps, judging a
+// submission, and single low-level runs (POST /v1/run).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
+import { detectLanguages } from './languages.js';
+import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
+import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
+import { InputError, readCapped, safeRelative } from './workspace.js';
+
+export { InputError } from './workspace.js';
+
+export const DEFAULT_LIMITS: Required<Limits> = {
+  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
+};
+export const DEFAULT_CAPS: Required<Limits> = {
+  timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2048 << 20, outputBytes: 256 << 20, processes: 256,
+};
+
+export interface JudgeOptions extends SandboxOptions {
+  poolSize?: number;
+  languagesFile?: string;
+  defaults?: Partial<Limits>;
+  caps?: Partial<Limits>;
+  logger?: Logger;
+}
+
+class JudgeService implements Judge {
+  readonly caps: Required<Limits>;
+  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private judger: Judger) {
+    this.caps = ctx.caps;
+  }
+
+  languages() {
+    return [...this.ctx.languages.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+  }
+
+  validate(sub: Submission): void {
+    this.judger.validate(sub);
+  }
+
+  async judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal) {
+    return this.judger.judge(sub, onEvent, signal);
+  }
+
+  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+    if ((req.cmd === undefined) === (req.language === undefined)) throw new InputError('give exactly one of "cmd" or "language" (with "source")');
+    const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
+    const root = mkdtempSync(join(this.sandbox.pool.runDir, 'work', 'r'));
+    let built: Awaited<ReturnType<Judger['build']>>['built'];
+    try {
+      let argv: string[];
+      let workDir: string;
+      let compile: RunResponse['compile'];
+      if (req.language !== undefined) {
+        if (req.source === undefined) throw new InputError('"language" needs "source"');
+        const b = await this.judger.build({ language: req.language, source: req.source }, signal);
+        compile = b.compile;
+        if (!b.built) return { status: 'CE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '', compile };
+        built = b.built;
+        workDir = built.ws.box;
+        argv = built.argv.map((a) => a.replace('{heapMb}', String(Math.floor(L.memoryBytes / (1 << 20)))));
+      } else {
+        workDir = join(root, 'box');
+        argv = req.cmd!;
+      }
+      if (req.files) {
+        if (built) throw new InputError('"files" can only be used with "cmd"');
+        const { mkdirSync } = await import('node:fs');
+        mkdirSync(workDir);
+        for (const [name, content] of Object.entries(req.files)) {
+          const rel = safeRelative(name);
+          mkdirSync(join(workDir, rel, '..'), { recursive: true });
+          writeFileSync(join(workDir, rel), content);
+        }
+      } else if (!built) {
+        const { mkdirSync } = await import('node:fs');
+        mkdirSync(workDir);
+      }
+      const stdin = join(root, 'stdin');
+      writeFileSync(stdin, req.stdin ?? '');
+      const out = join(root, 'stdout');
+      const err = join(root, 'stderr');
+      const lang = built?.lang;
+      const r = await this.sandbox.run({
+        argv, workDir, sealedWorkDir: !!built, env: lang?.env, readOnlyPaths: lang?.readOnlyPaths,
+        limits: {
+          ...L,
+          memoryBytes: L.memoryBytes + (lang?.extraMemoryBytes ?? 0),
+          processes: L.processes + (lang?.extraProcesses ?? 0),
+        },
+        stdin: { kind: 'file', path: stdin }, stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: err }, signal,
+      });
+      return {
+        status: r.status, ...(r.limit ? { limit: r.limit } : {}), exitCode: r.exitCode, signal: r.signal,
+        cpuTimeMs: r.cpuTimeMs, wallTimeMs: r.wallTimeMs, memoryBytes: r.memoryBytes,
+        stdout: readCapped(out, this.ctx.previewBytes), stderr: readCapped(err, this.ctx.previewBytes),
+        ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
+      };
+    } finally {
+      if (built) this.judger.discard(built.ws);
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  pool() {
+    return { size: this.sandbox.pool.size, busy: this.sandbox.pool.busy };
+  }
+
+  describe(): string {
+    return this.sandbox.pool.cgroups.describe();
+  }
+
+  async close() {
+    await this.sandbox.close();
+  }
+}
+
+export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { validate(sub: Submission): void; describe(): string }> {
+  const languages = detectLanguages(opts.languagesFile);
+  const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
+  const ctx: JudgeContext = {
+    sandbox,
+    languages,
+    defaults: { ...DEFAULT_LIMITS, ...opts.defaults },
+    caps: { ...DEFAULT_CAPS, ...opts.caps },
+    compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
+    previewBytes: 4096,
+    compileOutputBytes: 16 * 1024,
+  };
+  return new JudgeService(sandbox, ctx, new Judger(ctx));
+}

@@ -1,0 +1,343 @@
+// Judging one submission: compile once, run every test against the same artifacts,
+// check each output, and fold the per-test results into a verdict and a score.
+import { closeSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makePipe } from '../sandbox/native.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
+import { checkFiles } from './checkers/index.js';
+import { expand, javaClassName, type Language } from './languages.js';
+import type { Checker, CompileResult, JudgeEvent, JudgeResult, Limits, Program, SourceFile, Submission, TestResult, Verdict } from './schema.js';
+import { score } from './scoring.js';
+import { InputError, makeWorkspace, readCapped, sealBox, writeSourceFiles, type Workspace } from './workspace.js';
+
+export interface JudgeContext {
+  sandbox: Sandbox;
+  languages: Map<string, Language>;
+  defaults: Required<Limits>;
+  caps: Required<Limits>;
+  compileLimits: RunLimits;
+  /** Bytes of stdout/stderr kept per test in the result. */
+  previewBytes: number;
+  /** Bytes of compiler output kept. */
+  compileOutputBytes: number;
+}
+
+/** A built program: its language, where its artifacts are, and how to run it. */
+interface Built {
+  lang: Language;
+  ws: Workspace;
+  argv: string[];
+}
+
+/** Resolves the submission's limits: defaults for what is absent, caps enforced. */
+export function resolveLimits(ctx: JudgeContext, l: Limits | undefined): Required<Limits> {
+  const out = { ...ctx.defaults, ...l };
+  if (l?.timeMs !== undefined && l.wallTimeMs === undefined) out.wallTimeMs = Math.min(ctx.caps.wallTimeMs, Math.max(l.timeMs * 2, l.timeMs + 1000));
+  for (const k of Object.keys(ctx.caps) as (keyof Limits)[]) {
+    if (out[k] > ctx.caps[k]) throw new InputError(`limits.${k} = ${out[k]} is above the server's cap of ${ctx.caps[k]}`);
+  }
+  return out;
+}
+
+function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] }): { files: SourceFile[]; vars: Record<string, string> } {
+  if ((p.source === undefined) === (p.files === undefined)) throw new InputError('give exactly one of "source" or "files"');
+  let files: SourceFile[];
+  let entryText: string;
+  if (p.source !== undefined) {
+    entryText = p.source;
+    files = [{ path: '', content: p.source, entry: true }];
+  } else {
+    files = p.files!;
+    if (files.length === 0) throw new InputError('"files" must not be empty');
+    const entries = files.filter((f) => f.entry);
+    if (entries.length > 1) throw new InputError('at most one file may be the entry');
+    const entry = entries[0] ?? files[0];
+    entryText = entry.encoding === 'base64' ? Buffer.from(entry.content, 'base64').toString('utf8') : entry.content;
+    files = files.map((f) => ({ ...f, entry: f === entry }));
+  }
+  const vars = { class: lang.id === 'java' || lang.source.includes('{class}') ? javaClassName(entryText) : 'Main' };
+  const entryName = expand([lang.source], vars)[0];
+  // The entry is always stored under the language's file name, whatever the client called it.
+  files = files.map((f) => (f.entry ? { ...f, path: entryName } : f));
+  return { files, vars };
+}
+
+export class Judger {
+  constructor(private ctx: JudgeContext) {}
+
+  language(id: string): Language {
+    const lang = this.ctx.languages.get(id);
+    if (!lang) throw new InputError(`unknown language "${id}"; known: ${[...this.ctx.languages.keys()].join(', ')}`);
+    return lang;
+  }
+
+  /** Validates what can be checked before queueing (language ids, limits, file paths). */
+  validate(sub: Submission): void {
+    this.language(sub.language);
+    resolveLimits(this.ctx, sub.limits);
+    sourceFiles(this.language(sub.language), sub);
+    if (sub.checker?.kind === 'program') {
+      if (!sub.checker.language) throw new InputError('checker.kind "program" needs checker.language');
+      sourceFiles(this.language(sub.checker.language), sub.checker);
+    }
+    if (sub.interactor) sourceFiles(this.language(sub.interactor.language), sub.interactor);
+  }
+
+  /** Compiles a program in its own workspace; returns the compile result and, on success, how to run it. */
+  async build(p: Program | (Checker & { language: string }), signal?: AbortSignal): Promise<{ compile: CompileResult; built?: Built }> {
+    const lang = this.language(p.language);
+    const { files, vars } = sourceFiles(lang, p);
+    const ws = makeWorkspace(mkdtempSync(join(this.ctx.sandbox.pool.runDir, 'work', 's')));
+    try {
+      writeSourceFiles(ws.box, files);
+      const argv = expand(lang.run, { ...vars, heapMb: '{heapMb}' });
+      let compile: CompileResult = { ok: true, output: '', timeMs: 0 };
+      if (lang.compile) {
+        const out = join(ws.io, 'compile.out');
+        const r = await this.ctx.sandbox.run({
+          argv: expand(lang.compile, vars), workDir: ws.box, env: lang.env, readOnlyPaths: lang.readOnlyPaths,
+          limits: this.ctx.compileLimits, stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: out + '2' }, signal,
+        });
+        const text = (readCapped(out, this.ctx.compileOutputBytes) + readCapped(out + '2', this.ctx.compileOutputBytes)).slice(0, this.ctx.compileOutputBytes);
+        compile = { ok: r.status === 'OK', output: compileMessage(r, text), timeMs: Math.round(r.cpuTimeMs) };
+        if (r.status === 'SE') throw new Error(`compile step failed in the sandbox: ${r.error}`);
+      }
+      if (!compile.ok) {
+        this.discard(ws);
+        return { compile };
+      }
+      sealBox(ws.box);
+      return { compile, built: { lang, ws, argv } };
+    } catch (e) {
+      this.discard(ws);
+      throw e;
+    }
+  }
+
+  discard(ws: Workspace): void {
+    rmSync(ws.root, { recursive: true, force: true });
+  }
+
+  private runSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec> = {}): RunSpec {
+    const heapMb = Math.max(16, Math.floor(L.memoryBytes / (1 << 20)));
+    return {
+      argv: b.argv.map((a) => a.replace('{heapMb}', String(heapMb))),
+      workDir: b.ws.box,
+      sealedWorkDir: true,
+      env: b.lang.env,
+      readOnlyPaths: b.lang.readOnlyPaths,
+      limits: {
+        timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, outputBytes: L.outputBytes,
+        memoryBytes: L.memoryBytes + (b.lang.extraMemoryBytes ?? 0),
+        processes: L.processes + (b.lang.extraProcesses ?? 0),
+      },
+      ...extra,
+    };
+  }
+
+  /** Judges a whole submission; never throws for a fault in the submission itself. */
+  async judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal): Promise<JudgeResult> {
+    const L = resolveLimits(this.ctx, sub.limits);
+    const owned: Built[] = [];
+    try {
+      onEvent({ type: 'status', status: 'compiling' });
+      const main = await this.build(sub, signal);
+      onEvent({ type: 'compile', result: main.compile });
+      if (!main.built) return finish(onEvent, { verdict: 'CE', timeMs: 0, memoryBytes: 0, compile: main.compile, tests: [] });
+      owned.push(main.built);
+      let checker: Built | undefined;
+      if (sub.checker?.kind === 'program') {
+        const c = await this.build({ ...sub.checker, language: sub.checker.language! }, signal);
+        if (!c.built) return finish(onEvent, ieResult(main.compile, `checker failed to compile:\n${c.compile.output}`));
+        owned.push((checker = c.built));
+      }
+      let interactor: Built | undefined;
+      if (sub.interactor) {
+        const c = await this.build(sub.interactor, signal);
+        if (!c.built) return finish(onEvent, ieResult(main.compile, `interactor failed to compile:\n${c.compile.output}`));
+        owned.push((interactor = c.built));
+      }
+
+      onEvent({ type: 'status', status: 'running' });
+      const results: TestResult[] = [];
+      const io = main.built.ws.io;
+      let failed = false;
+      for (let i = 0; i < sub.tests.length; i++) {
+        const t = sub.tests[i];
+        const id = t.id ?? String(i + 1);
+        if (failed && sub.stopOnFirstFailure) break;
+        if (signal?.aborted) throw new Error('cancelled');
+        onEvent({ type: 'test-start', id, index: i });
+        const files = { input: join(io, `${i}.in`), answer: join(io, `${i}.ans`), output: join(io, `${i}.out`), error: join(io, `${i}.err`) };
+        writeFileSync(files.input, t.input);
+        writeFileSync(files.answer, t.expected);
+        const telemetry = (s: { elapsedMs: number; cpuTimeMs: number; memoryBytes: number; processes: number }) =>
+          onEvent({ type: 'telemetry', id, ...s });
+        const r = interactor
+          ? await this.runInteractive(main.built, interactor, L, files, telemetry, signal)
+          : await this.runTest(main.built, L, files, sub.checker, checker, telemetry, signal);
+        const result: TestResult = { id, ...r, ...(t.group !== undefined ? { group: t.group } : {}) };
+        results.push(result);
+        for (const f of Object.values(files)) rmSync(f, { force: true });
+        onEvent({ type: 'test', index: i, result });
+        if (result.verdict !== 'AC') failed = true;
+      }
+      const verdict: Verdict = results.find((r) => r.verdict !== 'AC')?.verdict ?? 'AC';
+      const scored = score(sub.tests.map((t, i) => ({ verdict: results[i]?.verdict ?? 'SKIPPED', group: t.group, points: t.points })));
+      return finish(onEvent, {
+        verdict,
+        score: scored.score,
+        maxScore: scored.maxScore,
+        timeMs: Math.max(0, ...results.map((r) => r.timeMs)),
+        memoryBytes: Math.max(0, ...results.map((r) => r.memoryBytes)),
+        compile: main.compile,
+        tests: results,
+      });
+    } finally {
+      for (const b of owned) this.discard(b.ws);
+    }
+  }
+
+  private async runTest(
+    b: Built, L: Required<Limits>, f: { input: string; answer: string; output: string; error: string },
+    checker: Checker | undefined, program: Built | undefined,
+    onTelemetry: RunSpec['onTelemetry'], signal?: AbortSignal,
+  ): Promise<Omit<TestResult, 'id'>> {
+    const r = await this.ctx.sandbox.run(this.runSpec(b, L, {
+      stdin: { kind: 'file', path: f.input }, stdout: { kind: 'file', path: f.output }, stderr: { kind: 'file', path: f.error },
+      telemetryMs: 250, onTelemetry, signal,
+    }));
+    const base = this.measure(r, f);
+    const v = this.runVerdict(b.lang, r, f.error);
+    if (v !== 'AC') return { verdict: v, ...base };
+    const check = await this.check(checker, program, f, signal);
+    return { ...base, verdict: check.verdict, ...(check.message ? { checkerMessage: check.message } : {}) };
+  }
+
+  private measure(r: RunResult, f: { output: string; error: string }) {
+    return {
+      timeMs: Math.round(r.cpuTimeMs),
+      wallTimeMs: Math.round(r.wallTimeMs),
+      memoryBytes: r.memoryBytes,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      ...(r.limit ? { limit: r.limit } : {}),
+      stdout: readCapped(f.output, this.ctx.previewBytes),
+      stderr: readCapped(f.error, this.ctx.previewBytes),
+    };
+  }
+
+  /** The verdict a run earns before its output is checked (AC = go on and check). */
+  private runVerdict(lang: Language, r: RunResult, stderrPath: string): Verdict {
+    switch (r.status) {
+      case 'OK': return 'AC';
+      case 'TLE': return 'TLE';
+      case 'MLE': return 'MLE';
+      case 'OLE': return 'OLE';
+      case 'SE': throw new Error(`sandbox error: ${r.error}`);
+      case 'RE':
+        // A managed runtime reports its own heap exhaustion as an ordinary error exit.
+        if (lang.outOfMemory && readCapped(stderrPath, 1 << 20).includes(lang.outOfMemory)) return 'MLE';
+        return 'RE';
+    }
+  }
+
+  private async check(
+    checker: Checker | undefined, program: Built | undefined, f: { input: string; answer: string; output: string },
+    signal?: AbortSignal,
+  ): Promise<{ verdict: Verdict; message?: string }> {
+    if (!checker || checker.kind !== 'program') {
+      const c = checker ?? { kind: 'tokens' as const };
+      const spec = c.kind === 'float' ? { kind: 'float' as const, absError: c.absError, relError: c.relError } : { kind: c.kind as 'exact' | 'lines' | 'tokens' };
+      const res = await checkFiles(spec, f.output, f.answer);
+      return { verdict: res.ok ? 'AC' : 'WA', message: res.message };
+    }
+    // A testlib-style checker: `checker input output answer`, run sandboxed like anything else.
+    const dir = join(program!.ws.root, 'check');
+    rmSync(dir, { recursive: true, force: true });
+    makeCheckDir(dir, f);
+    const msg = join(program!.ws.io, 'checker.msg');
+    const r = await this.ctx.sandbox.run({
+      ...this.runSpec(program!, { ...this.ctx.defaults, timeMs: 10_000, wallTimeMs: 20_000, memoryBytes: 512 << 20 }),
+      argv: [...program!.argv.map((a) => a.replace('{heapMb}', '256')), '/data/input', '/data/output', '/data/answer'],
+      readOnlyPaths: [...(program!.lang.readOnlyPaths ?? [])],
+      stdout: { kind: 'file', path: msg }, stderr: { kind: 'file', path: msg + '2' }, signal,
+      dataDir: dir,
+    });
+    const message = (readCapped(msg + '2', 4096) || readCapped(msg, 4096)).trim();
+    rmSync(dir, { recursive: true, force: true });
+    return testlibVerdict(r, message, 'checker');
+  }
+
+  private async runInteractive(
+    b: Built, inter: Built, L: Required<Limits>, f: { input: string; answer: string; output: string; error: string },
+    onTelemetry: RunSpec['onTelemetry'], signal?: AbortSignal,
+  ): Promise<Omit<TestResult, 'id'>> {
+    // Direct pipes between the two sandboxes: interactor stdout → solution stdin and back.
+    const [toSolR, toSolW] = makePipe();
+    const [toIntR, toIntW] = makePipe();
+    const dir = join(inter.ws.root, 'check');
+    rmSync(dir, { recursive: true, force: true });
+    makeCheckDir(dir, f);
+    const msg = join(inter.ws.io, 'interactor.msg');
+    const [sol, itr] = await this.ctx.sandbox.runGroup([
+      this.runSpec(b, L, { stdin: { kind: 'fd', fd: toSolR }, stdout: { kind: 'fd', fd: toIntW }, stderr: { kind: 'file', path: f.error }, telemetryMs: 250, onTelemetry, signal }),
+      {
+        ...this.runSpec(inter, { ...L, timeMs: Math.max(L.timeMs * 2, 5000), wallTimeMs: L.wallTimeMs + 1000, memoryBytes: 512 << 20 }),
+        argv: [...inter.argv.map((a) => a.replace('{heapMb}', '256')), '/data/input', '/data/output', '/data/answer'],
+        stdin: { kind: 'fd', fd: toIntR }, stdout: { kind: 'fd', fd: toSolW }, stderr: { kind: 'file', path: msg }, signal,
+        dataDir: dir,
+      },
+    ], () => [toSolR, toSolW, toIntR, toIntW].forEach((fd) => closeSync(fd)), signal);
+    rmSync(dir, { recursive: true, force: true });
+    const base = { ...this.measure(sol, f), stdout: '' };
+    const message = readCapped(msg, 4096).trim();
+    const itrVerdict = testlibVerdict(itr, message, 'interactor');
+    if (itrVerdict.verdict === 'IE') return { ...base, verdict: 'IE', checkerMessage: itrVerdict.message };
+    // The solution's own limits come first; a solution killed by SIGPIPE because the
+    // interactor stopped listening gets the interactor's verdict.
+    const own = this.runVerdict(b.lang, sol, f.error);
+    if (own !== 'AC' && !(own === 'RE' && sol.signal === 13)) return { ...base, verdict: own };
+    return { ...base, verdict: itrVerdict.verdict, ...(itrVerdict.message ? { checkerMessage: itrVerdict.message } : {}) };
+  }
+}
+
+/** The checker/interactor sees the test through a read-only /data, outside its own box. */
+function makeCheckDir(dir: string, f: { input: string; answer: string; output: string }): void {
+  mkdirSync(dir, { mode: 0o755 });
+  linkSync(f.input, join(dir, 'input'));
+  linkSync(f.answer, join(dir, 'answer'));
+  try {
+    linkSync(f.output, join(dir, 'output'));
+  } catch {
+    writeFileSync(join(dir, 'output'), '');
+  }
+}
+
+/** testlib's convention: 0 accepted, 1 wrong answer, 2 presentation error (WA here), anything else a judge fault. */
+function testlibVerdict(r: RunResult, message: string, who: string): { verdict: Verdict; message?: string } {
+  if (r.status === 'OK' || (r.status === 'RE' && r.exitCode !== null)) {
+    const code = r.exitCode ?? 0;
+    if (code === 0) return { verdict: 'AC', message: message || undefined };
+    if (code === 1 || code === 2) return { verdict: 'WA', message: message || undefined };
+    return { verdict: 'IE', message: `${who} exited with ${code}${message ? `: ${message}` : ''}` };
+  }
+  return { verdict: 'IE', message: `${who} ${r.status}${r.limit ? ` (${r.limit})` : ''}${r.signal ? ` signal ${r.signal}` : ''}${r.error ? `: ${r.error}` : ''}` };
+}
+
+function compileMessage(r: RunResult, text: string): string {
+  if (r.status === 'TLE') return `${text}\ncompilation exceeded its time limit (${r.limit})`.trim();
+  if (r.status === 'MLE') return `${text}\ncompilation exceeded its memory limit`.trim();
+  if (r.status === 'OLE') return `${text}\ncompilation produced too much output`.trim();
+  return text;
+}
+
+function ieResult(compile: CompileResult, error: string): JudgeResult {
+  return { verdict: 'IE', timeMs: 0, memoryBytes: 0, compile, tests: [], error };
+}
+
+function finish(onEvent: (e: JudgeEvent) => void, result: JudgeResult): JudgeResult {
+  onEvent({ type: 'verdict', result });
+  return result;
+}

@@ -1,0 +1,183 @@
+// koffi bindings to libgavel.so (native/shim.c) and the few libc calls the parent needs,
+// plus the reader of the reaper's exit records.
+import koffi from 'koffi';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { constants as osConstants } from 'node:os';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** native/build, found from src/ (tsx) and dist/src/ (compiled) alike. */
+export const NATIVE_DIR = [join(here, '../../native/build'), join(here, '../../../native/build')]
+  .find((d) => existsSync(join(d, 'libgavel.so'))) ?? join(here, '../../native/build');
+export const INIT_PATH = join(NATIVE_DIR, 'gavel-init');
+
+const EXIT_RECORD_SIZE = 128;
+
+let lib: ReturnType<typeof loadLib> | undefined;
+
+function loadLib() {
+  const path = join(NATIVE_DIR, 'libgavel.so');
+  if (!existsSync(path)) {
+    throw new Error(`gavel: ${path} is missing; the native shim is built by "npm ci" (or "node native/build.mjs")`);
+  }
+  const so = koffi.load(path);
+  const api = {
+    reaperStart: so.func('int gv_reaper_start(void)'),
+    spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err)'),
+    kill: so.func('int gv_kill(uint64_t token, int sig)'),
+    makeNetns: so.func('int gv_make_netns(void)'),
+    exitRecordSize: so.func('int gv_exit_record_size(void)'),
+    opSize: so.func('int gv_op_size(void)'),
+    headerSize: so.func('int gv_plan_header_size(void)'),
+  };
+  // The plan layout is shared with plan.ts; refuse to run on a mismatched build.
+  if (api.exitRecordSize() !== EXIT_RECORD_SIZE || api.opSize() !== 48 || api.headerSize() !== 48) {
+    throw new Error('gavel: native/build/libgavel.so does not match this version; rebuild it with "node native/build.mjs"');
+  }
+  return api;
+}
+
+export function native() {
+  lib ??= loadLib();
+  return lib;
+}
+
+let libc: { pipe2: (fds: Int32Array, flags: number) => number } | undefined;
+
+/** A close-on-exec pipe, for connecting two sandboxes directly (interactive problems). */
+export function makePipe(): [read: number, write: number] {
+  libc ??= { pipe2: koffi.load('libc.so.6').func('int pipe2(_Out_ int *fds, int flags)') };
+  const fds = new Int32Array(2);
+  if (libc.pipe2(fds, 0o2000000 /* O_CLOEXEC */) !== 0) throw new Error('gavel: pipe2 failed');
+  return [fds[0], fds[1]];
+}
+
+export function errnoName(err: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === err) return name;
+  return `errno ${err}`;
+}
+
+export interface SpawnFailure { opIndex: number; errno: number; opCode: number }
+
+/** Clones a sandbox that runs `plan`; returns its pid or the failure the child reported. */
+export function spawnPlan(plan: Buffer, token: number): { pid: number } | { failure: SpawnFailure } {
+  exitWatcher(); // the reaper must be running before a child is registered with it
+  const err = new Int32Array(3);
+  const pid = Number(native().spawn(plan, plan.length, token, err));
+  if (pid > 0) return { pid };
+  return { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } };
+}
+
+export function killSandbox(token: number, signal = 9): boolean {
+  return native().kill(token, signal) === 0;
+}
+
+export function makeNetns(): number {
+  const fd = native().makeNetns();
+  if (fd < 0) throw new Error(`gavel: cannot create a network namespace: ${errnoName(-fd)}`);
+  return fd;
+}
+
+/** How the sandbox's init ended, plus whatever init reported about the user program. */
+export interface ExitRecord {
+  token: number;
+  /** si_code of the init: 1 CLD_EXITED, 2 CLD_KILLED, 3 CLD_DUMPED */
+  code: number;
+  status: number;
+  initRusage: { utimeUs: number; stimeUs: number; maxrssKb: number };
+  /** The program's own end, from gavel-init; absent when init was killed before it wrote. */
+  program?: { wstatus: number; utimeUs: number; stimeUs: number; maxrssKb: number };
+  /** errno when the program could not be exec'd. */
+  execErrno?: number;
+  /** A failure the clone child reported after spawn returned (only without CLONE_VFORK). */
+  setupFailure?: SpawnFailure;
+}
+
+const REC_EXIT = 0x74697865;
+const REC_EXEC_FAIL = 0x63657865;
+const REC_FAIL = 0x6c696166;
+
+export function parseExitRecord(b: Buffer): ExitRecord {
+  const nbytes = b.readUInt32LE(4);
+  const rec: ExitRecord = {
+    token: Number(b.readBigUInt64LE(8)),
+    code: b.readInt32LE(16),
+    status: b.readInt32LE(20),
+    initRusage: {
+      utimeUs: Number(b.readBigInt64LE(24)),
+      stimeUs: Number(b.readBigInt64LE(32)),
+      maxrssKb: Number(b.readBigInt64LE(40)),
+    },
+  };
+  for (let off = 48; off + 32 <= 48 + nbytes; off += 32) {
+    const magic = b.readUInt32LE(off);
+    if (magic === REC_EXIT) {
+      rec.program = {
+        wstatus: b.readInt32LE(off + 4),
+        utimeUs: Number(b.readBigInt64LE(off + 8)),
+        stimeUs: Number(b.readBigInt64LE(off + 16)),
+        maxrssKb: Number(b.readBigInt64LE(off + 24)),
+      };
+    } else if (magic === REC_EXEC_FAIL) {
+      rec.execErrno = b.readInt32LE(off + 4);
+    } else if (magic === REC_FAIL) {
+      rec.setupFailure = { opIndex: b.readInt32LE(off + 4), opCode: b.readInt32LE(off + 8), errno: b.readInt32LE(off + 12) };
+    }
+  }
+  return rec;
+}
+
+/**
+ * Dispatches the reaper's exit records to whoever waits for a token. The socket stays
+ * ref'd only while sandboxes run, so an idle service can exit normally.
+ */
+class ExitWatcher {
+  private socket: net.Socket;
+  private waiters = new Map<number, (r: ExitRecord) => void>();
+  private early = new Map<number, ExitRecord>();
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor() {
+    const fd = native().reaperStart();
+    if (fd < 0) throw new Error(`gavel: cannot start the reaper thread: ${errnoName(-fd)}`);
+    this.socket = new net.Socket({ fd, readable: true, writable: false });
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.unref();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    while (this.pending.length >= EXIT_RECORD_SIZE) {
+      const rec = parseExitRecord(this.pending.subarray(0, EXIT_RECORD_SIZE));
+      this.pending = this.pending.subarray(EXIT_RECORD_SIZE);
+      const w = this.waiters.get(rec.token);
+      if (w) {
+        this.waiters.delete(rec.token);
+        if (this.waiters.size === 0) this.socket.unref();
+        w(rec);
+      } else {
+        this.early.set(rec.token, rec);
+      }
+    }
+  }
+
+  wait(token: number): Promise<ExitRecord> {
+    const done = this.early.get(token);
+    if (done) {
+      this.early.delete(token);
+      return Promise.resolve(done);
+    }
+    return new Promise((resolve) => {
+      if (this.waiters.size === 0) this.socket.ref();
+      this.waiters.set(token, resolve);
+    });
+  }
+}
+
+let watcher: ExitWatcher | undefined;
+export function exitWatcher(): ExitWatcher {
+  watcher ??= new ExitWatcher();
+  return watcher;
+}

@@ -1,0 +1,175 @@
+// The sandbox pool: N slots, each owning an unprivileged uid, a cgroup, a pre-made
+// loopback-only network namespace and a mount point for its root. Slots are reused run
+// after run; only what is cheap to make (pid, mount, ipc, uts, cgroup namespaces) is
+// created fresh for each run.
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
+import { makeNetns } from './native.js';
+
+export interface PoolOptions {
+  /** Number of slots; default: the CPU count. */
+  size?: number;
+  /** Instance name: cgroup parent and run dir are named after it (default "gavel"). */
+  name?: string;
+  /** Directory for slot roots and work dirs (default /run/<name>). */
+  runDir?: string;
+  /** First sandbox uid/gid; slot i runs as uidBase + i (default 60000). */
+  uidBase?: number;
+  /** Pin each slot to one CPU (default: when size <= CPU count), for steadier timings. */
+  pinCpus?: boolean;
+}
+
+export interface Slot {
+  index: number;
+  uid: number;
+  gid: number;
+  cgroup: SlotCgroup;
+  /** v1: open cgroup.procs fds the child writes "0" into. v2 without CLONE_INTO_CGROUP: the one cgroup.procs. */
+  procsFds: number[];
+  /** v2 with CLONE_INTO_CGROUP: an O_DIRECTORY fd of the slot's cgroup; else -1. */
+  cgroupFd: number;
+  netnsFd: number;
+  rootDir: string;
+  passwdFile: string;
+  groupFile: string;
+  cpus?: string;
+  /** CPUs the slot can use at once; the monitor's bound on CPU time growth. */
+  parallelism: number;
+}
+
+interface Waiter {
+  n: number;
+  resolve: (s: Slot[]) => void;
+  reject: (e: Error) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export class Pool {
+  readonly cgroups: CgroupBackend;
+  readonly slots: Slot[] = [];
+  readonly runDir: string;
+  private idle: Slot[] = [];
+  private waiters: Waiter[] = [];
+  private closed = false;
+
+  constructor(opts: PoolOptions = {}) {
+    const name = opts.name ?? 'gavel';
+    const ncpu = cpus().length;
+    const size = opts.size ?? ncpu;
+    if (!Number.isInteger(size) || size < 1 || size > 1024) throw new Error(`pool size must be 1..1024, got ${size}`);
+    const uidBase = opts.uidBase ?? 60000;
+    const pin = opts.pinCpus ?? size <= ncpu;
+    this.runDir = opts.runDir ?? `/run/${name}`;
+    this.cgroups = openCgroups({ parentName: name });
+    // A crashed earlier process may have left cgroups and work dirs behind.
+    this.cgroups.cleanupStale();
+    rmSync(this.runDir, { recursive: true, force: true });
+    mkdirSync(join(this.runDir, 'work'), { recursive: true, mode: 0o711 });
+    try {
+      for (let i = 0; i < size; i++) this.slots.push(this.makeSlot(i, uidBase + i, pin ? String(i % ncpu) : undefined, pin ? 1 : ncpu));
+    } catch (e) {
+      this.destroySlots();
+      throw e;
+    }
+    this.idle = [...this.slots];
+  }
+
+  private makeSlot(index: number, uid: number, cpuList: string | undefined, parallelism: number): Slot {
+    const dir = join(this.runDir, `slot-${index}`);
+    const rootDir = join(dir, 'root');
+    mkdirSync(rootDir, { recursive: true, mode: 0o700 });
+    const passwdFile = join(dir, 'passwd');
+    const groupFile = join(dir, 'group');
+    writeFileSync(passwdFile, `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${uid}:${uid}:sandbox:/box:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    writeFileSync(groupFile, `root:x:0:\nsandbox:x:${uid}:\nnogroup:x:65534:\n`);
+    const cgroup = this.cgroups.createSlot(`slot-${index}`);
+    const slot: Slot = {
+      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, netnsFd: -1, rootDir, passwdFile, groupFile,
+      cpus: cpuList, parallelism,
+    };
+    this.slots.push(slot); // so a failure below still cleans it up
+    if (cgroup.dir && this.cgroups.features.cloneIntoCgroup) {
+      slot.cgroupFd = openSync(cgroup.dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    } else {
+      const files = cgroup.dir ? [join(cgroup.dir, 'cgroup.procs')] : cgroup.procsFiles;
+      slot.procsFds = files.map((f) => openSync(f, fsc.O_WRONLY));
+    }
+    slot.netnsFd = makeNetns();
+    this.slots.pop();
+    return slot;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  get busy(): number {
+    return this.slots.length - this.idle.length;
+  }
+
+  acquire(signal?: AbortSignal): Promise<Slot> {
+    return this.acquireMany(1, signal).then((s) => s[0]);
+  }
+
+  /**
+   * Takes `n` slots at once (an interactive test needs two). All-or-nothing and FIFO, so
+   * two waiters can never each hold half of what they need.
+   */
+  acquireMany(n: number, signal?: AbortSignal): Promise<Slot[]> {
+    if (this.closed) return Promise.reject(new Error('sandbox pool is closed'));
+    if (n > this.slots.length) return Promise.reject(new Error(`needs ${n} sandbox slots at once but the pool has ${this.slots.length}`));
+    if (signal?.aborted) return Promise.reject(new Error('cancelled'));
+    if (this.waiters.length === 0 && this.idle.length >= n) return Promise.resolve(this.idle.splice(-n, n));
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { n, resolve, reject, signal };
+      if (signal) {
+        w.onAbort = () => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          reject(new Error('cancelled'));
+          this.dispatch();
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiters.push(w);
+    });
+  }
+
+  release(...slots: Slot[]): void {
+    this.idle.push(...slots);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.waiters.length && this.idle.length >= this.waiters[0].n) {
+      const w = this.waiters.shift()!;
+      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
+      w.resolve(this.idle.splice(-w.n, w.n));
+    }
+  }
+
+  private destroySlots(): void {
+    for (const s of this.slots) {
+      for (const fd of [...s.procsFds, s.cgroupFd, s.netnsFd]) if (fd >= 0) closeSync(fd);
+      try {
+        s.cgroup.destroy();
+      } catch {
+        // best effort: cleanupStale() on the next start removes what is left
+      }
+    }
+    this.slots.length = 0;
+  }
+
+  /** Tears everything down; runs must have finished (the caller waits for them). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters) w.reject(new Error('sandbox pool is closed'));
+    this.waiters = [];
+    this.destroySlots();
+    this.cgroups.destroy();
+    rmSync(this.runDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,68 @@
+// The durable state of the service. The in-memory queue and event hub are caches rebuilt from
+// here on start, so anything a client was promised (a 202, a finished result) must be in the
+// store before the promise is made. The interface is async so other backends can follow.
+import type { JudgeResult, Submission } from '../judge/schema.js';
+
+export type SubmissionStatus = 'queued' | 'compiling' | 'running' | 'finished';
+export type CallbackState = 'pending' | 'delivered' | 'failed';
+
+/** One durable SSE event; `seq` is the per-submission sequence number clients resume from. */
+export interface StoredEvent {
+  seq: number;
+  type: string;
+  data: unknown;
+  /** epoch ms */
+  at: number;
+}
+
+/** What a submission's outcome is stored as: the judge's result, marked when it was cancelled. */
+export type Outcome = JudgeResult & { cancelled?: boolean };
+
+export interface SubmissionRecord {
+  id: string;
+  language: string;
+  status: SubmissionStatus;
+  /** epoch ms */
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  result?: Outcome;
+  /** Highest event seq stored for this submission. */
+  lastSeq: number;
+  callbackUrl?: string;
+  callbackState?: CallbackState;
+  callbackAttempts: number;
+}
+
+export interface NewSubmission {
+  id: string;
+  language: string;
+  request: Submission;
+  createdAt: number;
+  callbackUrl?: string;
+}
+
+export interface Store {
+  /** Resolves once the submission and its first event are durable. */
+  insert(sub: NewSubmission, first: StoredEvent): Promise<void>;
+  get(id: string): Promise<SubmissionRecord | undefined>;
+  /** The submission exactly as the client sent it. */
+  request(id: string): Promise<Submission | undefined>;
+  /** Changes status (and started-at when given) and appends the event that announced it. */
+  setStatus(id: string, status: Exclude<SubmissionStatus, 'finished'>, event: StoredEvent, startedAt?: number): Promise<void>;
+  appendEvents(id: string, events: StoredEvent[]): Promise<void>;
+  /** Events with seq > afterSeq, in order. */
+  events(id: string, afterSeq: number): Promise<StoredEvent[]>;
+  /** Records the outcome and the final event in one step; marks the callback pending when there is one. */
+  finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<void>;
+  /** Every submission not finished, oldest first (createdAt, then insertion order). */
+  unfinished(): Promise<SubmissionRecord[]>;
+  /** Deletes finished submissions (and their events) that finished before `before`; returns how many. */
+  purgeFinished(before: number): Promise<number>;
+  /** Finished submissions whose callback is still pending, oldest first. */
+  pendingCallbacks(): Promise<SubmissionRecord[]>;
+  setCallbackState(id: string, state: CallbackState, attempts: number): Promise<void>;
+  /** Throws when the store cannot serve (readiness). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
