@@ -44,14 +44,30 @@ export function native() {
   return lib;
 }
 
-let libc: { pipe2: (fds: Int32Array, flags: number) => number } | undefined;
+let libcFns: ReturnType<typeof loadLibc> | undefined;
+function loadLibc() {
+  const c = koffi.load('libc.so.6');
+  return {
+    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
+    mknod: c.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    errno: () => koffi.errno(),
+  };
+}
+function libc() {
+  libcFns ??= loadLibc();
+  return libcFns;
+}
 
 /** A close-on-exec pipe, for connecting two sandboxes directly (interactive problems). */
 export function makePipe(): [read: number, write: number] {
-  libc ??= { pipe2: koffi.load('libc.so.6').func('int pipe2(_Out_ int *fds, int flags)') };
   const fds = new Int32Array(2);
-  if (libc.pipe2(fds, 0o2000000 /* O_CLOEXEC */) !== 0) throw new Error('gavel: pipe2 failed');
+  if (libc().pipe2(fds, 0o2000000 /* O_CLOEXEC */) !== 0) throw new Error(`gavel: pipe2 failed: ${errnoName(libc().errno())}`);
   return [fds[0], fds[1]];
+}
+
+/** Creates a device node (Node has no mknod); used for the sandbox's /dev skeleton. */
+export function mknod(path: string, mode: number, dev: number): void {
+  if (libc().mknod(path, mode, dev) !== 0) throw new Error(`gavel: mknod ${path}: ${errnoName(libc().errno())}`);
 }
 
 export function errnoName(err: number): string {

@@ -2,10 +2,11 @@
 // loopback-only network namespace and a mount point for its root. Slots are reused run
 // after run; only what is cheap to make (pid, mount, ipc, uts, cgroup namespaces) is
 // created fresh for each run.
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, constants as fsc } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
+import { prepareRoot } from './mounts.js';
 import { makeNetns } from './native.js';
 
 export interface PoolOptions {
@@ -31,9 +32,8 @@ export interface Slot {
   /** v2 with CLONE_INTO_CGROUP: an O_DIRECTORY fd of the slot's cgroup; else -1. */
   cgroupFd: number;
   netnsFd: number;
+  /** The slot's root skeleton on the host (see mounts.ts). */
   rootDir: string;
-  passwdFile: string;
-  groupFile: string;
   cpus?: string;
   /** CPUs the slot can use at once; the monitor's bound on CPU time growth. */
   parallelism: number;
@@ -80,14 +80,14 @@ export class Pool {
   private makeSlot(index: number, uid: number, cpuList: string | undefined, parallelism: number): Slot {
     const dir = join(this.runDir, `slot-${index}`);
     const rootDir = join(dir, 'root');
-    mkdirSync(rootDir, { recursive: true, mode: 0o700 });
-    const passwdFile = join(dir, 'passwd');
-    const groupFile = join(dir, 'group');
-    writeFileSync(passwdFile, `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${uid}:${uid}:sandbox:/box:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
-    writeFileSync(groupFile, `root:x:0:\nsandbox:x:${uid}:\nnogroup:x:65534:\n`);
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    prepareRoot(rootDir, {
+      passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${uid}:${uid}:sandbox:/box:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+      group: `root:x:0:\nsandbox:x:${uid}:\nnogroup:x:65534:\n`,
+    });
     const cgroup = this.cgroups.createSlot(`slot-${index}`);
     const slot: Slot = {
-      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, netnsFd: -1, rootDir, passwdFile, groupFile,
+      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, netnsFd: -1, rootDir,
       cpus: cpuList, parallelism,
     };
     this.slots.push(slot); // so a failure below still cleans it up

@@ -106,8 +106,6 @@ export class Sandbox {
     addFilesystemView(plan, {
       rootDir: slot.rootDir,
       workDir: spec.workDir,
-      passwdFile: slot.passwdFile,
-      groupFile: slot.groupFile,
       tmpBytes: L.tmpBytes ?? Math.min(L.memoryBytes, 64 << 20),
       readOnlyPaths: spec.readOnlyPaths ?? [],
       dataDir: spec.dataDir,
