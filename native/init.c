@@ -56,6 +56,13 @@ int main(int argc, char **argv, char **envp) {
   if (child == 0) {
     /* The program must not inherit the status pipe. */
     fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
+    /* Ignored signals survive exec, and Node ignores SIGPIPE and SIGXFSZ: without this a
+     * program flooding its output would never die of SIGXFSZ, nor a writer to a closed
+     * pipe of SIGPIPE. Start the program with the defaults a shell would give it. */
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     execvpe(argv[1], argv + 1, envp);
     struct rec r = {REC_EXEC_FAIL, errno, 0, 0, 0};
     put(&r);

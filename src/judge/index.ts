@@ -15,7 +15,7 @@ export const DEFAULT_LIMITS: Required<Limits> = {
   timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
 };
 export const DEFAULT_CAPS: Required<Limits> = {
-  timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2048 << 20, outputBytes: 256 << 20, processes: 256,
+  timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
 
 export interface JudgeOptions extends SandboxOptions {

@@ -9,7 +9,7 @@ import { checkFiles } from './checkers/index.js';
 import { expand, javaClassName, type Language } from './languages.js';
 import type { Checker, CompileResult, JudgeEvent, JudgeResult, Limits, Program, SourceFile, Submission, TestResult, Verdict } from './schema.js';
 import { score } from './scoring.js';
-import { InputError, makeWorkspace, readCapped, sealBox, writeSourceFiles, type Workspace } from './workspace.js';
+import { InputError, makeWorkspace, readCapped, safeRelative, sealBox, writeSourceFiles, type Workspace } from './workspace.js';
 
 export interface JudgeContext {
   sandbox: Sandbox;
@@ -50,6 +50,7 @@ function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] 
   } else {
     files = p.files!;
     if (files.length === 0) throw new InputError('"files" must not be empty');
+    for (const f of files) safeRelative(f.path);
     const entries = files.filter((f) => f.entry);
     if (entries.length > 1) throw new InputError('at most one file may be the entry');
     const entry = entries[0] ?? files[0];

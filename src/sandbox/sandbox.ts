@@ -168,8 +168,10 @@ export class Sandbox {
       const where = f.opIndex >= 0 ? plan.describe(f.opIndex) : 'clone';
       return seResult(`sandbox setup failed at ${where}: ${errnoName(f.errno)}`);
     }
-    closeSync(streams[0].fd);
-    streams[0].owned = false;
+    if (streams[0].owned) {
+      closeSync(streams[0].fd);
+      streams[0].owned = false;
+    }
 
     const kill = () => killSandbox(token, SIGKILL);
     const monitor = new Monitor({

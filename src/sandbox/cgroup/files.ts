@@ -68,6 +68,14 @@ export class CgFile {
   private wfd = -1;
   constructor(readonly path: string, private readonly rw = false) {}
 
+  /**
+   * For cgroup.procs: v1 caches the pid list per open file for as long as it keeps being read
+   * (it expires 1 s after the last read), so a kept fd would see the same pids forever.
+   */
+  static uncached(path: string): CgFile {
+    return new UncachedCgFile(path);
+  }
+
   private readFd(): number {
     if (this.rfd < 0) {
       if (this.rw) this.rfd = this.wfd = openSync(this.path, fsc.O_RDWR);
@@ -118,6 +126,14 @@ export class CgFile {
     if (this.rfd >= 0) closeSync(this.rfd);
     if (this.wfd >= 0 && this.wfd !== this.rfd) closeSync(this.wfd);
     this.rfd = this.wfd = -1;
+  }
+}
+
+class UncachedCgFile extends CgFile {
+  override read(): string {
+    const text = super.read();
+    this.close();
+    return text;
   }
 }
 
@@ -218,7 +234,7 @@ export function ensureDir(dir: string): boolean {
 }
 
 export function readPidsOf(procsFile: string): number[] {
-  const f = new CgFile(procsFile);
+  const f = CgFile.uncached(procsFile);
   try {
     return parsePids(f.read());
   } catch (e) {
@@ -236,7 +252,7 @@ export function readPidsOf(procsFile: string): number[] {
  * children forked before the previous one. (A pid read here could in theory exit and be reused
  * before the kill; the window is a few µs and only ever hits a process of the sandbox's uid range.)
  */
-export function killListed(procsFiles: CgFile[], maxPasses = 1000): void {
+export function killListed(procsFiles: CgFile[] /* uncached ones */, maxPasses = 1000): void {
   const killed = new Set<number>();
   for (let pass = 0; pass < maxPasses; pass++) {
     let fresh = 0;
@@ -265,7 +281,7 @@ export function killListed(procsFiles: CgFile[], maxPasses = 1000): void {
 
 /** SIGKILLs everything in one cgroup directory (through its cgroup.procs). */
 export function killDir(dir: string): void {
-  const f = new CgFile(join(dir, 'cgroup.procs'));
+  const f = CgFile.uncached(join(dir, 'cgroup.procs'));
   try {
     killListed([f]);
   } finally {

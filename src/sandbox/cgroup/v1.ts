@@ -204,7 +204,7 @@ class V1Slot implements SlotCgroup {
         return dir;
       });
       this.procsFiles = this.dirs.map((d) => join(d, 'cgroup.procs'));
-      this.procs = this.procsFiles.map((f) => this.file(f));
+      this.procs = this.procsFiles.map((f) => CgFile.uncached(f));
 
       const at = (c: Ctrl, file: string) => this.file(join(backend.parentOf(c)!, name, file));
       const swap = backend.features.swapAccounting;

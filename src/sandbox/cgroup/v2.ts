@@ -30,7 +30,7 @@ export function anchorCgroup(mountRoot: string, procSelfCgroup: string): string 
   if (rel.startsWith('/..')) {
     throw new CgroupError(`cgroup v2: this process's cgroup (${rel}) is outside the visible cgroup tree at ${mountRoot}; mount cgroupfs from inside the cgroup namespace`);
   }
-  const own = join(mountRoot, rel);
+  const own = rel === '/' ? mountRoot : join(mountRoot, rel);
   return basename(own) === SERVICE_LEAF ? dirname(own) : own;
 }
 
@@ -107,7 +107,7 @@ function enableControllers(dir: string, wanted: string[], moveOut: boolean): str
 function moveProcessesToLeaf(dir: string): string {
   const leaf = join(dir, SERVICE_LEAF);
   ensureDir(leaf);
-  const from = new CgFile(join(dir, 'cgroup.procs'));
+  const from = CgFile.uncached(join(dir, 'cgroup.procs'));
   const to = new CgFile(join(leaf, 'cgroup.procs'));
   try {
     // Processes may fork while we move them; repeat until the cgroup reads empty.
@@ -249,7 +249,7 @@ class V2Slot implements SlotCgroup {
       this.pidsEvents = at('pids.events');
       this.pidsCurrent = at('pids.current');
       this.events = at('cgroup.events');
-      this.procs = at('cgroup.procs');
+      this.procs = CgFile.uncached(join(this.dir, 'cgroup.procs'));
       this.kill = backend.features.cgroupKill ? at('cgroup.kill') : null;
       const peak = backend.features.memoryPeak;
       this.peakRw = peak ? this.file(join(this.dir, 'memory.peak'), true) : null;
