@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -347,6 +348,9 @@ struct gv_entry {
   int used;
   int pidfd;
   int statusfd;
+  /* Holds the sandbox's mount namespace: without it the namespace (and its dozen mounts)
+   * is torn down inside the dying init, before its exit is even reported. */
+  int mntfd;
   uint64_t token;
 };
 
@@ -381,10 +385,13 @@ static void reap_entry(int idx) {
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
   close(e->pidfd);
   close(e->statusfd);
+  int mntfd = e->mntfd;
   e->used = 0;
   /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
   ssize_t w;
   do w = write(g_notify_wr, &r, sizeof r); while (w < 0 && errno == EINTR);
+  /* The mount namespace goes now, on this thread, after Node has its answer. */
+  if (mntfd >= 0) close(mntfd);
 }
 
 static void *reaper_main(void *unused) {
@@ -530,11 +537,15 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     err[1] = EAGAIN;
     return -1;
   }
-  g_tab[idx] = (struct gv_entry){1, pidfd, sfd[0], token};
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+  int mntfd = open(path, O_RDONLY | O_CLOEXEC);
+  g_tab[idx] = (struct gv_entry){1, pidfd, sfd[0], mntfd, token};
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
   if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
     int e = errno;
     g_tab[idx].used = 0;
+    if (mntfd >= 0) close(mntfd);
     pthread_mutex_unlock(&g_mu);
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
     siginfo_t si;
@@ -563,55 +574,84 @@ GV_EXPORT int gv_kill(uint64_t token, int sig) {
   return rc;
 }
 
-/* ---- Pooled network namespaces ---------------------------------------------------- */
+/* ---- Pooled namespaces -------------------------------------------------------------- */
 
-struct netns_job {
-  int fd;
+struct ns_job {
+  int fds[3]; /* net, ipc, uts */
   int err;
+  const char *step;
 };
 
-static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
-  /* unshare on a throwaway thread moves only that thread; the namespace outlives it
-   * through the fd we open here. */
-  if (unshare(CLONE_NEWNET) < 0) {
-    job->err = errno;
-    return NULL;
-  }
-  int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    job->err = errno;
-    return NULL;
-  }
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int e = errno;
+  close(fd);
+  errno = e;
+  return n < 0 ? -1 : 0;
+}
+
+#define NS_FAIL(s)       \
+  do {                   \
+    job->err = errno;    \
+    job->step = (s);     \
+    return NULL;         \
+  } while (0)
+
+static void *ns_thread(void *arg) {
+  struct ns_job *job = arg;
+  /* unshare on a throwaway thread moves only that thread; the namespaces outlive it
+   * through the fds opened here. */
+  if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0) NS_FAIL("unshare");
+  if (sethostname("gavel", 5) < 0) NS_FAIL("sethostname");
+  /* A pooled IPC namespace must not carry anything from one run to the next: shared
+   * memory dies with its last user, and semaphores and message queues cannot be made. */
+  if (write_file("/proc/sys/kernel/shm_rmid_forced", "1") < 0) NS_FAIL("shm_rmid_forced");
+  if (write_file("/proc/sys/kernel/msgmni", "0") < 0) NS_FAIL("msgmni");
+  if (write_file("/proc/sys/kernel/sem", "250 32000 32 0") < 0) NS_FAIL("sem");
+  if (write_file("/proc/sys/fs/mqueue/queues_max", "0") < 0 && errno != ENOENT) NS_FAIL("mqueue");
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s >= 0) {
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-      if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) job->err = errno;
-    } else {
-      job->err = errno;
-    }
-    close(s);
-  } else {
-    job->err = errno;
+  if (s < 0) NS_FAIL("socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
   }
-  if (job->err) {
-    close(fd);
-    return NULL;
+  int e = errno;
+  close(s);
+  errno = e;
+  if (rc < 0) NS_FAIL("bring lo up");
+  static const char *const names[3] = {"/proc/thread-self/ns/net", "/proc/thread-self/ns/ipc", "/proc/thread-self/ns/uts"};
+  for (int i = 0; i < 3; i++) {
+    job->fds[i] = open(names[i], O_RDONLY | O_CLOEXEC);
+    if (job->fds[i] < 0) NS_FAIL("open ns");
   }
-  job->fd = fd;
   return NULL;
 }
 
-/* Creates a network namespace with only `lo`, up. Returns its fd or -errno. */
-GV_EXPORT int gv_make_netns(void) {
-  struct netns_job job = {-1, 0};
+/*
+ * Creates the namespaces a slot keeps for its whole life: network (only `lo`, up), IPC
+ * (unable to keep objects) and UTS (hostname "gavel"). Making a network namespace is the
+ * largest single cost of a run, and its teardown is slow. Fills fds[0..2] (net, ipc, uts);
+ * returns 0, or -errno with *step naming what failed.
+ */
+GV_EXPORT int gv_make_namespaces(int32_t *fds, const char **step) {
+  struct ns_job job = {{-1, -1, -1}, 0, NULL};
   pthread_t t;
-  int rc = pthread_create(&t, NULL, netns_thread, &job);
+  int rc = pthread_create(&t, NULL, ns_thread, &job);
   if (rc != 0) return -rc;
   pthread_join(t, NULL);
-  return job.fd >= 0 ? job.fd : -(job.err ? job.err : EIO);
+  if (job.err) {
+    for (int i = 0; i < 3; i++)
+      if (job.fds[i] >= 0) close(job.fds[i]);
+    *step = job.step;
+    return -job.err;
+  }
+  for (int i = 0; i < 3; i++) fds[i] = job.fds[i];
+  *step = NULL;
+  return 0;
 }

@@ -27,7 +27,7 @@ function loadLib() {
     reaperStart: so.func('int gv_reaper_start(void)'),
     spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err)'),
     kill: so.func('int gv_kill(uint64_t token, int sig)'),
-    makeNetns: so.func('int gv_make_netns(void)'),
+    makeNamespaces: so.func('int gv_make_namespaces(_Out_ int32_t *fds, _Out_ const char **step)'),
     exitRecordSize: so.func('int gv_exit_record_size(void)'),
     opSize: so.func('int gv_op_size(void)'),
     headerSize: so.func('int gv_plan_header_size(void)'),
@@ -90,10 +90,13 @@ export function killSandbox(token: number, signal = 9): boolean {
   return native().kill(token, signal) === 0;
 }
 
-export function makeNetns(): number {
-  const fd = native().makeNetns();
-  if (fd < 0) throw new Error(`gavel: cannot create a network namespace: ${errnoName(-fd)}`);
-  return fd;
+/** The namespaces a slot keeps for life: network (lo only), IPC (keeps nothing), UTS. */
+export function makeNamespaces(): { net: number; ipc: number; uts: number } {
+  const fds = new Int32Array(3);
+  const step: (string | null)[] = [null];
+  const rc = native().makeNamespaces(fds, step);
+  if (rc < 0) throw new Error(`gavel: cannot create the slot's namespaces (${step[0] ?? '?'}): ${errnoName(-rc)}`);
+  return { net: fds[0], ipc: fds[1], uts: fds[2] };
 }
 
 /** How the sandbox's init ended, plus whatever init reported about the user program. */

@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
 import { prepareRoot } from './mounts.js';
-import { makeNetns } from './native.js';
+import { makeNamespaces } from './native.js';
 
 export interface PoolOptions {
   /** Number of slots; default: the CPU count. */
@@ -31,7 +31,8 @@ export interface Slot {
   procsFds: number[];
   /** v2 with CLONE_INTO_CGROUP: an O_DIRECTORY fd of the slot's cgroup; else -1. */
   cgroupFd: number;
-  netnsFd: number;
+  /** Pooled namespaces (see makeNamespaces); -1 until made. */
+  ns: { net: number; ipc: number; uts: number };
   /** The slot's root skeleton on the host (see mounts.ts). */
   rootDir: string;
   cpus?: string;
@@ -87,7 +88,7 @@ export class Pool {
     });
     const cgroup = this.cgroups.createSlot(`slot-${index}`);
     const slot: Slot = {
-      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, netnsFd: -1, rootDir,
+      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, ns: { net: -1, ipc: -1, uts: -1 }, rootDir,
       cpus: cpuList, parallelism,
     };
     this.slots.push(slot); // so a failure below still cleans it up
@@ -97,7 +98,7 @@ export class Pool {
       const files = cgroup.dir ? [join(cgroup.dir, 'cgroup.procs')] : cgroup.procsFiles;
       slot.procsFds = files.map((f) => openSync(f, fsc.O_WRONLY));
     }
-    slot.netnsFd = makeNetns();
+    slot.ns = makeNamespaces();
     this.slots.pop();
     return slot;
   }
@@ -152,7 +153,7 @@ export class Pool {
 
   private destroySlots(): void {
     for (const s of this.slots) {
-      for (const fd of [...s.procsFds, s.cgroupFd, s.netnsFd]) if (fd >= 0) closeSync(fd);
+      for (const fd of [...s.procsFds, s.cgroupFd, s.ns.net, s.ns.ipc, s.ns.uts]) if (fd >= 0) closeSync(fd);
       try {
         s.cgroup.destroy();
       } catch {

@@ -97,10 +97,12 @@ export class Sandbox {
   private buildPlan(slot: Slot, spec: RunSpec, stdio: number[]): PlanBuilder {
     const L = spec.limits;
     const plan = new PlanBuilder();
-    plan.cloneFlags = CLONE.NEWPID | CLONE.NEWNS | CLONE.NEWIPC | CLONE.NEWUTS;
+    plan.cloneFlags = CLONE.NEWPID | CLONE.NEWNS;
     plan.cgroupFd = slot.cgroupFd;
     for (const fd of slot.procsFds) plan.add(Op.WRITE_FD, fd, '0');
-    plan.add(Op.SETNS, slot.netnsFd, CLONE.NEWNET);
+    plan.add(Op.SETNS, slot.ns.net, CLONE.NEWNET);
+    plan.add(Op.SETNS, slot.ns.ipc, CLONE.NEWIPC);
+    plan.add(Op.SETNS, slot.ns.uts, CLONE.NEWUTS);
     // After joining the cgroups, so the namespace's root is the slot's cgroup.
     plan.add(Op.UNSHARE, CLONE.NEWCGROUP);
     addFilesystemView(plan, {
@@ -110,7 +112,6 @@ export class Sandbox {
       readOnlyPaths: spec.readOnlyPaths ?? [],
       dataDir: spec.dataDir,
     });
-    plan.add(Op.HOSTNAME, 'gavel');
     // Move stdio, the status pipe and the init binary to 0..4 in two steps through fds
     // above every source, so no source is overwritten before it is copied. The status
     // pipe's number is only known to the shim, so it is copied first, before any of the

@@ -41,7 +41,7 @@ export interface CgroupStats {
 
 export interface SlotCgroup {
   readonly name: string;
-  /** v1: absolute paths of every `cgroup.procs` the child must write "0" into to join (one per hierarchy). v2: []. */
+  /** v1: absolute paths of every `cgroup.procs` the child must write "0" into to join (one per hierarchy), in this order. v2: []. */
   readonly procsFiles: string[];
   /** v2: absolute path of the slot's cgroup dir (for CLONE_INTO_CGROUP, or its cgroup.procs). v1: null. */
   readonly dir: string | null;

@@ -10,7 +10,9 @@ import {
 } from './files.js';
 
 type Ctrl = 'memory' | 'cpu' | 'cpuacct' | 'pids' | 'cpuset';
-const REQUIRED: Ctrl[] = ['memory', 'cpu', 'cpuacct', 'pids'];
+// pids comes first: procsFiles are joined in this order, so a process in any of the slot's
+// cgroups is already counted in pids.current, which makes that a cheap emptiness test.
+const REQUIRED: Ctrl[] = ['pids', 'memory', 'cpu', 'cpuacct'];
 
 /** A file only a real hierarchy of that controller has below its root. */
 const MARKER: Record<Ctrl, string> = {
@@ -90,7 +92,11 @@ export function openV1(opts: V1Options): CgroupBackend {
     }
     throw e;
   }
-  return new V1Backend(parentName, mountRoot, hierarchies);
+  // Parents this instance does not use (cpuset when not pinning) may still hold a crashed run's slots.
+  const unused = existsSync(join(mountRoot, 'cpuset')) && !ctrls.includes('cpuset')
+    ? [join(realpathSync(join(mountRoot, 'cpuset')), parentName)]
+    : [];
+  return new V1Backend(parentName, mountRoot, hierarchies, unused);
 }
 
 /** A new cpuset cgroup has empty cpus/mems and refuses tasks until they are filled in. */
@@ -118,6 +124,7 @@ class V1Backend implements CgroupBackend {
     readonly parentName: string,
     readonly mountRoot: string,
     readonly hierarchies: Hierarchy[],
+    private readonly unusedParents: string[],
   ) {
     const memory = this.parentOf('memory')!;
     this.features = {
@@ -150,6 +157,8 @@ class V1Backend implements CgroupBackend {
         removeTree(child, killDir);
       }
     }
+    // A parent in a hierarchy shared with this one (co-mounted) is never "unused", so this cannot remove ours.
+    for (const p of this.unusedParents) if (!this.hierarchies.some((h) => h.parent === p)) removeTree(p, killDir);
   }
 
   destroy(): void {
@@ -162,7 +171,7 @@ class V1Backend implements CgroupBackend {
       this.features.cpuset ? 'cpuset' : 'no cpuset',
       this.features.swapAccounting ? 'swap accounting' : 'NO swap accounting: swap is not limited',
     ];
-    return `cgroup v1 (${REQUIRED.join(', ')}; ${extras.join('; ')}) at ${this.root}`;
+    return `cgroup v1 (memory, cpu, cpuacct, pids; ${extras.join('; ')}) at ${this.root}`;
   }
 }
 
@@ -363,7 +372,8 @@ class V1Slot implements SlotCgroup {
   }
 
   isEmpty(): boolean {
-    // A child joins the hierarchies one by one, so look at all of them.
+    // pids.current also counts exited-but-unreaped tasks, so only a 0 there is conclusive.
+    if (this.pidsCurrent.readNumber() === 0) return true;
     for (const f of this.procs) if (f.read().length > 0) return false;
     return true;
   }
