@@ -7,6 +7,10 @@
  * parent (mounts, setns, rlimits, ids, seccomp...). The interpreter below uses raw
  * syscalls only and touches no memory but the plan and its own stack.
  *
+ * The child ends by exec'ing gavel-init (native/init.c), which waits in the finished
+ * sandbox for a "go" message with the per-run details: the slot is pre-warmed, and the
+ * expensive part of a run happens before the run is asked for.
+ *
  * The parent side also lives here: a reaper thread that waits on pidfds with epoll and
  * writes one fixed-size record per exited sandbox to a pipe that Node reads as a stream,
  * so no libuv threadpool thread is ever parked in waitid().
@@ -31,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -71,19 +76,15 @@ enum gv_opcode {
   GV_OP_SYMLINK = 7,    /* a=target b=linkpath */
   GV_OP_PIVOT = 8,      /* a=new root dir: pivot_root there and detach the old root */
   GV_OP_CHDIR = 9,      /* a=path */
-  GV_OP_HOSTNAME = 10,  /* a=name */
-  GV_OP_RLIMIT = 11,    /* a=resource b=soft c=hard */
-  GV_OP_DUP2 = 12,      /* a=oldfd (GV_FD_STATUS for the status pipe) b=newfd */
+  GV_OP_DUP2 = 12,      /* a=oldfd (GV_FD_STATUS / GV_FD_CONTROL placeholders) b=newfd */
   GV_OP_CLOSE_FROM = 13,/* a=first fd to close */
-  GV_OP_IDS = 14,       /* a=uid b=gid: drop the capability bounding set, groups, ids, capabilities */
-  GV_OP_NO_NEW_PRIVS = 15,
-  GV_OP_SECCOMP = 16,   /* a=offset of sock_filter array b=instruction count */
   GV_OP_EXEC = 17,      /* a=fd of the program b=argc c=argv strings d=envc e=env strings */
-  GV_OP_PDEATHSIG = 18, /* a=signal */
   GV_OP_UMASK = 19,     /* a=mask */
 };
 
+/* fds only the shim knows when the plan is built: this run's status pipe and control socket */
 #define GV_FD_STATUS (-2)
+#define GV_FD_CONTROL (-3)
 
 struct gv_op {
   uint32_t code;
@@ -101,7 +102,7 @@ struct gv_plan {
   int32_t fail_op;
   int32_t fail_errno;
   int32_t status_fd;     /* set by gv_spawn: the write end of this run's status pipe */
-  int32_t pad;
+  int32_t control_fd;    /* set by gv_spawn: the sandbox's end of the control socket */
 };
 
 /* Records on the status pipe. The child of clone writes FAIL; gavel-init writes EXIT or
@@ -141,23 +142,6 @@ static void child_fail(struct gv_plan *p, int i, const struct gv_op *op, int err
   /* The status pipe may already sit at fd 3; either way one of them is valid. */
   if (sc(SYS_write, p->status_fd, (long)&r, sizeof r, 0, 0) < 0) sc(SYS_write, 3, (long)&r, sizeof r, 0, 0);
   sc(SYS_exit_group, 127, 0, 0, 0, 0);
-}
-
-static int drop_everything(uid_t uid, gid_t gid) {
-  /* The bounding set needs CAP_SETPCAP, so it goes while we still are root. */
-  for (int cap = 0; cap <= 63; cap++) {
-    if (sc(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
-  }
-  if (sc(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
-  if (sc(SYS_setgroups, 0, 0, 0, 0, 0) < 0) return -1;
-  if (sc(SYS_setresgid, gid, gid, gid, 0, 0) < 0) return -1;
-  if (sc(SYS_setresuid, uid, uid, uid, 0, 0) < 0) return -1;
-  /* Leaving root clears permitted/effective; clear inheritable explicitly too. */
-  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct d[2];
-  for (unsigned k = 0; k < sizeof d; k++) ((char *)d)[k] = 0;
-  if (sc(SYS_capset, (long)&h, (long)d, 0, 0, 0) < 0) return -1;
-  return 0;
 }
 
 static int pivot_into(const char *newroot) {
@@ -225,16 +209,8 @@ static int run_op(struct gv_plan *p, const struct gv_op *op) {
       return pivot_into(plan_str(p, op->a));
     case GV_OP_CHDIR:
       return (int)sc(SYS_chdir, (long)plan_str(p, op->a), 0, 0, 0, 0);
-    case GV_OP_HOSTNAME: {
-      const char *s = plan_str(p, op->a);
-      return (int)sc(SYS_sethostname, (long)s, (long)strlen(s), 0, 0, 0);
-    }
-    case GV_OP_RLIMIT: {
-      struct rlimit rl = {(rlim_t)op->b, (rlim_t)op->c};
-      return (int)sc(SYS_prlimit64, 0, op->a, (long)&rl, 0, 0);
-    }
     case GV_OP_DUP2: {
-      long from = op->a == GV_FD_STATUS ? p->status_fd : op->a;
+      long from = op->a == GV_FD_STATUS ? p->status_fd : op->a == GV_FD_CONTROL ? p->control_fd : op->a;
       if (from == op->b) {
         /* dup3 refuses equal fds; just make sure it survives exec. */
         return (int)sc(SYS_fcntl, from, F_SETFD, 0, 0, 0);
@@ -245,18 +221,8 @@ static int run_op(struct gv_plan *p, const struct gv_op *op) {
     }
     case GV_OP_CLOSE_FROM:
       return (int)sc(SYS_close_range, op->a, ~0U, 0, 0, 0);
-    case GV_OP_IDS:
-      return drop_everything((uid_t)op->a, (gid_t)op->b);
-    case GV_OP_NO_NEW_PRIVS:
-      return (int)sc(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    case GV_OP_SECCOMP: {
-      struct sock_fprog prog = {(unsigned short)op->b, (struct sock_filter *)((char *)p + op->a)};
-      return (int)sc(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0);
-    }
     case GV_OP_EXEC:
       return run_exec(p, op);
-    case GV_OP_PDEATHSIG:
-      return (int)sc(SYS_prctl, PR_SET_PDEATHSIG, op->a, 0, 0, 0);
     case GV_OP_UMASK:
       sc(SYS_umask, op->a, 0, 0, 0, 0);
       return 0;
@@ -471,7 +437,7 @@ static long do_clone(struct gv_plan *p, int *pidfd) {
  * with the reaper under `token`. On failure returns -1 and fills err[0] = failed op
  * index (-1 when clone itself failed), err[1] = errno, err[2] = op code.
  */
-GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err) {
+GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err, int32_t *control) {
   struct gv_plan *p = (struct gv_plan *)plan;
   err[0] = -1;
   err[1] = 0;
@@ -480,12 +446,20 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     err[1] = EINVAL;
     return -1;
   }
-  int sfd[2];
+  int sfd[2], cfd[2];
   if (pipe2(sfd, O_CLOEXEC | O_NONBLOCK) < 0) {
     err[1] = errno;
     return -1;
   }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cfd) < 0) {
+    err[1] = errno;
+    close(sfd[0]);
+    close(sfd[1]);
+    return -1;
+  }
   p->status_fd = sfd[1];
+  p->control_fd = cfd[1];
+  *control = -1;
   p->fail_op = -1;
   p->fail_errno = 0;
   int pidfd = -1;
@@ -499,10 +473,12 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
    * /proc/self of Node from itself. Restore it. */
   prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   close(sfd[1]);
+  close(cfd[1]);
 
   if (pid < 0) {
     err[1] = clone_errno;
     close(sfd[0]);
+    close(cfd[0]);
     return -1;
   }
   if (p->fail_op >= 0) {
@@ -516,6 +492,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
     close(pidfd);
     close(sfd[0]);
+    close(cfd[0]);
     return -1;
   }
 
@@ -534,6 +511,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
     close(pidfd);
     close(sfd[0]);
+    close(cfd[0]);
     err[1] = EAGAIN;
     return -1;
   }
@@ -552,11 +530,73 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
     close(pidfd);
     close(sfd[0]);
+    close(cfd[0]);
     err[1] = e;
     return -1;
   }
   pthread_mutex_unlock(&g_mu);
+  *control = cfd[0];
   return pid;
+}
+
+/*
+ * Sends a pre-warmed sandbox its go message: a u32 length, then `len` bytes; `fds` ride
+ * on the length as SCM_RIGHTS. Returns 0 or -errno.
+ */
+GV_EXPORT int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds) {
+  if (nfds > 16) return -EINVAL;
+  char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {&len, sizeof len};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (nfds) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do n = sendmsg(ctl, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n != sizeof len) return n < 0 ? -errno : -EIO;
+  for (uint32_t sent = 0; sent < len;) {
+    ssize_t w = send(ctl, msg + sent, len - sent, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -errno;
+    sent += (uint32_t)w;
+  }
+  return 0;
+}
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct gv_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/*
+ * A detached copy of the mount tree at `path` with `attr` (MOUNT_ATTR_*) set, to be
+ * attached inside a sandbox by its init. Returns the tree's fd or -errno.
+ */
+GV_EXPORT int gv_clone_tree(const char *path, uint64_t attr) {
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | AT_RECURSIVE);
+  if (fd < 0) return -errno;
+  struct gv_mount_attr a = {attr, 0, 0, 0};
+  if (attr && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 /* Signals a running sandbox by token. Going through the table under the lock means a

@@ -10,7 +10,10 @@ binary here, like the rest of the project). Booleans accept `1/0`, `true/false`,
 | `PORT` | `8080` | TCP port to listen on (`0` picks a free one; the chosen URL is logged). |
 | `HOST` | `127.0.0.1` | Address to bind; use `0.0.0.0` to serve other hosts. |
 | `GAVEL_DATA_DIR` | `./data` (relative to the working directory) | Holds `gavel.db` (SQLite, WAL) and whatever the judge keeps there. Created if missing. |
-| `GAVEL_POOL_SIZE` | judge's default | Sandbox slots; also how many submissions (and `/v1/run` calls) run at once. |
+| `GAVEL_POOL_SIZE` | CPU count (judge's default) | Sandbox slots; also how many submissions (and `/v1/run` calls) run at once. |
+| `GAVEL_INSTANCE` | `gavel` | Name of the sandbox pool: its cgroups and run dir (/run/<name>) are named after it. Give each service on one host its own. |
+| `GAVEL_UID_BASE` | judge's default (60000) | First uid/gid of sandboxed programs (slot i runs as base + i); keep ranges of instances apart. |
+| `GAVEL_LANGUAGES` | *(none)* | JSON file of language definitions that add to or replace the built-in ones. |
 | `GAVEL_QUEUE_MAX` | `1000` | Submissions accepted but not finished (queued + running); beyond it `POST /v1/submissions` answers 429. |
 | `GAVEL_RUN_QUEUE_MAX` | `100` | `/v1/run` calls waiting for a slot; beyond it 429. |
 | `GAVEL_BODY_LIMIT` | `64MiB` | Largest request body; larger ones get 413. |
@@ -37,13 +40,19 @@ import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 
-const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+const LogLevel = Type.Union([
+  Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+  Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent'),
+]);
 
 export const Config = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
   host: Type.String({ minLength: 1 }),
   dataDir: Type.String({ minLength: 1 }),
   poolSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  instance: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+  uidBase: Type.Optional(Type.Integer({ minimum: 1000, maximum: 4_000_000_000 })),
+  languagesFile: Type.Optional(Type.String({ minLength: 1 })),
   queueMax: Type.Integer({ minimum: 1 }),
   runQueueMax: Type.Integer({ minimum: 0 }),
   bodyLimit: Type.Integer({ minimum: 1024 }),
@@ -76,6 +85,9 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'HOST', key: 'host', kind: 'string', def: '127.0.0.1' },
   { env: 'GAVEL_DATA_DIR', key: 'dataDir', kind: 'path', def: './data' },
   { env: 'GAVEL_POOL_SIZE', key: 'poolSize', kind: 'int' },
+  { env: 'GAVEL_INSTANCE', key: 'instance', kind: 'string', def: 'gavel' },
+  { env: 'GAVEL_UID_BASE', key: 'uidBase', kind: 'int' },
+  { env: 'GAVEL_LANGUAGES', key: 'languagesFile', kind: 'path' },
   { env: 'GAVEL_QUEUE_MAX', key: 'queueMax', kind: 'int', def: '1000' },
   { env: 'GAVEL_RUN_QUEUE_MAX', key: 'runQueueMax', kind: 'int', def: '100' },
   { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },

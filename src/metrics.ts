@@ -74,6 +74,11 @@ export class Metrics {
       },
     });
     client.collectDefaultMetrics({ register: this.registry });
+    // prom-client names these sums of per-type gauges *_total, which Prometheus reserves for
+    // counters (promtool rejects them); the per-type gauges without the suffix stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Connects the gauges to the live queue and pool. */

@@ -113,6 +113,15 @@ export class EventHub {
     this.pump(id, ch);
   }
 
+  /** Drops a channel without a final event (its submission stays unfinished, e.g. shutdown). */
+  closeOne(id: string): void {
+    const ch = this.channels.get(id);
+    if (!ch) return;
+    this.channels.delete(id);
+    for (const s of ch.subs) s.end();
+    ch.subs.clear();
+  }
+
   /** Ends every stream now (shutdown); clients reconnect with Last-Event-ID elsewhere. */
   closeAll(): void {
     for (const [id, ch] of this.channels) {

@@ -1,10 +1,10 @@
 // The filesystem view of a sandbox. Each slot owns a root skeleton on the host, built
 // once when the slot is made: the top-level directories, the symlinks of a merged /usr,
 // copies of the few /etc files programs read at start, and the five harmless device
-// nodes. A run then needs only a dozen mounts: the skeleton (read-only), /usr
-// (read-only), its own /proc, a size-limited /tmp, the writable /box, and optionally
-// a read-only /data. Building /etc and /dev from per-run binds instead cost ~35 more
-// mount calls per run.
+// nodes. A sandbox then needs only a handful of mounts: the skeleton (read-only), /usr
+// (read-only), its own /proc, a size-limited /tmp, and per run the writable /box and
+// optionally a read-only /data. Building /etc and /dev from binds instead cost ~35 more
+// mount calls per sandbox.
 import { cpSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { mknod } from './native.js';
@@ -62,51 +62,60 @@ export function prepareRoot(root: string, files: SkeletonFiles): void {
   }
 }
 
-export interface ViewOptions {
-  /** The slot's root skeleton (see prepareRoot). */
-  rootDir: string;
-  /** Host directory bound read-write at /box. */
-  workDir: string;
-  tmpBytes: number;
-  /** Extra host paths shown read-only at the same path (toolchains outside /usr). */
-  readOnlyPaths: string[];
-  /** Host directory shown read-only at /data. */
-  dataDir?: string;
-}
-
 function bindReadOnly(plan: PlanBuilder, src: string, dst: string): void {
   plan.add(Op.MOUNT, src, dst, null, MS.BIND | MS.REC, null);
   plan.add(Op.MOUNT, null, dst, null, RO_REMOUNT, null);
 }
 
-export function addFilesystemView(plan: PlanBuilder, v: ViewOptions): void {
-  const R = v.rootDir;
+/** Default size of /tmp in a waiting sandbox; a run asking for another size remounts it. */
+export const DEFAULT_TMP_BYTES = 64 << 20;
+
+/**
+ * The part of the view that is the same for every run of a slot, done by the clone
+ * child while the slot is pre-warmed. /box, /data and extra read-only paths differ per
+ * run and are attached by gavel-init from detached mount trees (see perRunMounts).
+ */
+export function addStaticView(plan: PlanBuilder, rootDir: string): void {
+  const R = rootDir;
   // Nothing we mount may propagate back to the host.
   plan.add(Op.MOUNT, null, '/', null, MS.REC | MS.PRIVATE, null);
   // The skeleton becomes a mount point of its own, so pivot_root can use it.
   plan.add(Op.MOUNT, R, R, null, MS.BIND, null);
   systemDirs ??= boundSystemDirs();
   for (const d of systemDirs) bindReadOnly(plan, d, R + d);
-  for (const p of v.readOnlyPaths) {
+  plan.add(Op.MOUNT, 'proc', R + '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null);
+  plan.add(Op.MOUNT, 'gavel-tmp', R + '/tmp', 'tmpfs', MS.NOSUID | MS.NODEV, tmpOptions(DEFAULT_TMP_BYTES));
+  plan.add(Op.PIVOT, R);
+  // Read-only from here on, except what gets mounted on top. Not nodev: /dev's nodes live here.
+  plan.add(Op.MOUNT, null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID, null);
+}
+
+export function tmpOptions(bytes: number): string {
+  return `size=${Math.max(4096, Math.floor(bytes))},nr_inodes=4096,mode=1777`;
+}
+
+export interface RunMount { source: string; target: string; attr: number }
+
+/**
+ * The per-run mounts: host source → target inside the sandbox, with MOUNT_ATTR_* flags.
+ * Mount points for extra read-only paths are made in the host skeleton, which the
+ * sandbox sees through its bind.
+ */
+export function perRunMounts(rootDir: string, o: { workDir: string; dataDir?: string; readOnlyPaths?: string[] }): RunMount[] {
+  const A = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4 };
+  const out: RunMount[] = [{ source: o.workDir, target: '/box', attr: A.NOSUID | A.NODEV }];
+  if (o.dataDir) out.push({ source: o.dataDir, target: '/data', attr: A.RDONLY | A.NOSUID | A.NODEV });
+  for (const p of o.readOnlyPaths ?? []) {
     const abs = posix.resolve(p);
     const k = lkind(abs);
     if (k !== 'dir' && k !== 'file') throw new Error(`read-only path ${abs} does not exist or is a symlink`);
-    // Mount points for these are made on the host skeleton, outside the child.
-    const dst = R + abs;
+    const dst = rootDir + abs;
     if (k === 'dir') mkdirSync(dst, { recursive: true, mode: 0o755 });
     else if (!lkind(dst)) {
       mkdirSync(posix.dirname(dst), { recursive: true, mode: 0o755 });
       writeFileSync(dst, '');
     }
-    bindReadOnly(plan, abs, dst);
+    out.push({ source: abs, target: abs, attr: A.RDONLY | A.NOSUID | A.NODEV });
   }
-  plan.add(Op.MOUNT, 'proc', R + '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null);
-  plan.add(Op.MOUNT, 'gavel-tmp', R + '/tmp', 'tmpfs', MS.NOSUID | MS.NODEV,
-    `size=${Math.max(4096, v.tmpBytes)},nr_inodes=4096,mode=1777`);
-  plan.add(Op.MOUNT, v.workDir, R + '/box', null, MS.BIND, null);
-  plan.add(Op.MOUNT, null, R + '/box', null, MS.BIND | MS.REMOUNT | MS.NOSUID | MS.NODEV, null);
-  if (v.dataDir) bindReadOnly(plan, v.dataDir, R + '/data');
-  plan.add(Op.PIVOT, R);
-  // Read-only from here on, except /box and /tmp. Not nodev: /dev's nodes live here.
-  plan.add(Op.MOUNT, null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID, null);
+  return out;
 }

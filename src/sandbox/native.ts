@@ -25,7 +25,9 @@ function loadLib() {
   const so = koffi.load(path);
   const api = {
     reaperStart: so.func('int gv_reaper_start(void)'),
-    spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err)'),
+    spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err, _Out_ int32_t *control)'),
+    go: so.func('int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds)'),
+    cloneTree: so.func('int gv_clone_tree(const char *path, uint64_t attr)'),
     kill: so.func('int gv_kill(uint64_t token, int sig)'),
     makeNamespaces: so.func('int gv_make_namespaces(_Out_ int32_t *fds, _Out_ const char **step)'),
     exitRecordSize: so.func('int gv_exit_record_size(void)'),
@@ -77,13 +79,36 @@ export function errnoName(err: number): string {
 
 export interface SpawnFailure { opIndex: number; errno: number; opCode: number }
 
-/** Clones a sandbox that runs `plan`; returns its pid or the failure the child reported. */
-export function spawnPlan(plan: Buffer, token: number): { pid: number } | { failure: SpawnFailure } {
+/**
+ * Clones a sandbox that runs `plan` up to its waiting init, on a libuv thread: the clone
+ * child's work (namespaces, mounts, joining cgroups) never blocks the event loop.
+ */
+export function spawnPlan(plan: Buffer, token: number): Promise<{ pid: number; control: number } | { failure: SpawnFailure }> {
   exitWatcher(); // the reaper must be running before a child is registered with it
   const err = new Int32Array(3);
-  const pid = Number(native().spawn(plan, plan.length, token, err));
-  if (pid > 0) return { pid };
-  return { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } };
+  const control = new Int32Array(1);
+  return new Promise((resolve, reject) => {
+    native().spawn.async(plan, plan.length, token, err, control, (e: Error | null, pid: number | bigint) => {
+      if (e) return reject(e);
+      const n = Number(pid);
+      resolve(n > 0 ? { pid: n, control: control[0] } : { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } });
+    });
+  });
+}
+
+/** Sends the go message and the fds it needs to a waiting sandbox init. */
+export function sendGo(control: number, msg: Buffer, fds: number[]): void {
+  const rc = native().go(control, msg, msg.length, Int32Array.from(fds), fds.length);
+  if (rc < 0) throw new Error(`gavel: cannot start the sandbox: ${errnoName(-rc)}`);
+}
+
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
+
+/** A detached copy of the mount tree at `path`, for a sandbox init to attach. */
+export function cloneTree(path: string, attr: number): number {
+  const fd = native().cloneTree(path, attr);
+  if (fd < 0) throw new Error(`gavel: cannot clone the mount tree of ${path}: ${errnoName(-fd)}`);
+  return fd;
 }
 
 export function killSandbox(token: number, signal = 9): boolean {
@@ -112,11 +137,19 @@ export interface ExitRecord {
   execErrno?: number;
   /** A failure the clone child reported after spawn returned (only without CLONE_VFORK). */
   setupFailure?: SpawnFailure;
+  /** gavel-init could not carry out the go message: which step, and errno. */
+  goFailure?: { step: string; errno: number };
 }
 
 const REC_EXIT = 0x74697865;
 const REC_EXEC_FAIL = 0x63657865;
 const REC_FAIL = 0x6c696166;
+const REC_GO_FAIL = 0x6c666f67;
+
+/** Steps of gavel-init's handling of a go message (enum step in native/init.c). */
+const GO_STEPS = ['', 'reading the go message', 'attaching a mount', 'resizing /tmp', 'setting up stdio', 'entering the work dir',
+  'setting rlimits', 'dropping capabilities', 'changing ids', 'setting the parent-death signal', 'setting no_new_privs',
+  'installing the seccomp filter', 'forking the program', 'parsing the go message'];
 
 export function parseExitRecord(b: Buffer): ExitRecord {
   const nbytes = b.readUInt32LE(4);
@@ -141,6 +174,9 @@ export function parseExitRecord(b: Buffer): ExitRecord {
       };
     } else if (magic === REC_EXEC_FAIL) {
       rec.execErrno = b.readInt32LE(off + 4);
+    } else if (magic === REC_GO_FAIL) {
+      const step = b.readInt32LE(off + 4);
+      rec.goFailure = { step: GO_STEPS[step] ?? `step ${step}`, errno: Number(b.readBigInt64LE(off + 8)) };
     } else if (magic === REC_FAIL) {
       rec.setupFailure = { opIndex: b.readInt32LE(off + 4), opCode: b.readInt32LE(off + 8), errno: b.readInt32LE(off + 12) };
     }
@@ -154,7 +190,8 @@ export function parseExitRecord(b: Buffer): ExitRecord {
  */
 class ExitWatcher {
   private socket: net.Socket;
-  private waiters = new Map<number, (r: ExitRecord) => void>();
+  private waiters = new Map<number, { resolve: (r: ExitRecord) => void; ref: boolean }>();
+  private refs = 0;
   private early = new Map<number, ExitRecord>();
   private pending: Buffer = Buffer.alloc(0);
 
@@ -174,24 +211,45 @@ class ExitWatcher {
       const w = this.waiters.get(rec.token);
       if (w) {
         this.waiters.delete(rec.token);
-        if (this.waiters.size === 0) this.socket.unref();
-        w(rec);
+        if (w.ref) this.unrefOne();
+        w.resolve(rec);
       } else {
         this.early.set(rec.token, rec);
       }
     }
   }
 
-  wait(token: number): Promise<ExitRecord> {
+  /**
+   * Resolves when the sandbox `token` has exited. A waiting, pre-warmed sandbox must not
+   * keep Node alive, so only ref'd waits (running programs) hold the event loop open.
+   */
+  wait(token: number, ref = true): Promise<ExitRecord> {
     const done = this.early.get(token);
     if (done) {
       this.early.delete(token);
       return Promise.resolve(done);
     }
     return new Promise((resolve) => {
-      if (this.waiters.size === 0) this.socket.ref();
-      this.waiters.set(token, resolve);
+      this.waiters.set(token, { resolve, ref });
+      if (ref) this.refOne();
     });
+  }
+
+  /** Makes an existing unref'd wait hold the event loop open (its program now runs). */
+  ref(token: number): void {
+    const w = this.waiters.get(token);
+    if (w && !w.ref) {
+      w.ref = true;
+      this.refOne();
+    }
+  }
+
+  private refOne(): void {
+    if (this.refs++ === 0) this.socket.ref();
+  }
+
+  private unrefOne(): void {
+    if (--this.refs === 0) this.socket.unref();
   }
 }
 

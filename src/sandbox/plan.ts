@@ -7,15 +7,15 @@ const OP_SIZE = 48;
 
 export const Op = {
   WRITE_FD: 1, SETNS: 2, UNSHARE: 3, MOUNT: 4, MKDIR: 5, TOUCH: 6, SYMLINK: 7, PIVOT: 8,
-  CHDIR: 9, HOSTNAME: 10, RLIMIT: 11, DUP2: 12, CLOSE_FROM: 13, IDS: 14, NO_NEW_PRIVS: 15,
-  SECCOMP: 16, EXEC: 17, PDEATHSIG: 18, UMASK: 19,
+  CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19,
 } as const;
 export const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]),
 );
 
-/** The status pipe's fd as the child sees it before it is moved to fd 3. */
+/** The status pipe's and the control socket's fds, known only to the shim at spawn time. */
 export const FD_STATUS = -2;
+export const FD_CONTROL = -3;
 
 // Linux constants the plan uses.
 export const CLONE = {
@@ -26,8 +26,6 @@ export const MS = {
   RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096, REC: 16384, PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
 } as const;
-export const RLIMIT = { CPU: 0, FSIZE: 1, DATA: 2, STACK: 3, CORE: 4, NPROC: 6, NOFILE: 7, AS: 9 } as const;
-export const RLIM_INFINITY = -1n;
 
 type Arg = number | bigint | string | null | Buffer;
 

@@ -1,10 +1,14 @@
-// Runs one command in a slot of the pool: builds the plan, clones, monitors, classifies.
+// Runs commands in the slots of the pool. Each slot keeps one sandbox pre-warmed: cloned,
+// in its namespaces and cgroup, its filesystem view built, gavel-init waiting. A run then
+// only sends the per-run details (go.ts), watches the program, and classifies its end;
+// the next sandbox of the slot is prepared in the background as soon as one finishes.
 import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+import { GoMessage, RLIMIT } from './go.js';
 import { Monitor } from './monitor.js';
-import { addFilesystemView } from './mounts.js';
-import { errnoName, exitWatcher, INIT_PATH, killSandbox, spawnPlan, type ExitRecord } from './native.js';
-import { CLONE, FD_STATUS, Op, PlanBuilder, RLIMIT, stringList } from './plan.js';
+import { addStaticView, DEFAULT_TMP_BYTES, perRunMounts, tmpOptions } from './mounts.js';
+import { cloneTree, errnoName, exitWatcher, INIT_PATH, killSandbox, sendGo, spawnPlan, type ExitRecord } from './native.js';
+import { CLONE, FD_CONTROL, FD_STATUS, Op, PlanBuilder } from './plan.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
 import type { RunLimits, RunResult, RunSpec, StreamSpec } from './types.js';
@@ -16,7 +20,6 @@ export interface SandboxOptions extends PoolOptions {
 const SIGKILL = 9;
 const SIGXCPU = 24;
 const SIGXFSZ = 25;
-const PR_SIGKILL = SIGKILL;
 const DEFAULT_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/box', LANG: 'C.UTF-8', TMPDIR: '/tmp' };
 
 /** A crash or non-zero exit with the cgroup this close to its limit is an MLE, not an RE. */
@@ -24,21 +27,35 @@ const MLE_MARGIN = 0.97;
 
 let nextToken = 1;
 
+/** A sandbox waiting in a slot for its go message. */
+interface Warm {
+  token: number;
+  control: number;
+  exit: Promise<ExitRecord>;
+}
+
 export class Sandbox {
   readonly pool: Pool;
   private initFd: number;
+  private devNull: number;
   private filter: Buffer;
   private running = new Set<Promise<unknown>>();
+  private warm = new Map<Slot, Promise<Warm>>();
+  private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
+  private closing = false;
 
   private constructor(opts: SandboxOptions) {
     this.filter = buildSeccompFilter(opts.seccomp);
     this.initFd = openSync(INIT_PATH, fsc.O_RDONLY);
+    this.devNull = openSync('/dev/null', fsc.O_RDWR);
     try {
       this.pool = new Pool(opts);
     } catch (e) {
       closeSync(this.initFd);
+      closeSync(this.devNull);
       throw e;
     }
+    for (const slot of this.pool.slots) this.warm.set(slot, this.prepare(slot));
   }
 
   static open(opts: SandboxOptions = {}): Sandbox {
@@ -56,125 +73,182 @@ export class Sandbox {
 
   async run(spec: RunSpec): Promise<RunResult> {
     const slot = await this.pool.acquire(spec.signal);
-    const p = this.runIn(slot, spec).finally(() => this.pool.release(slot));
+    return this.track(this.runIn(slot, spec).finally(() => this.pool.release(slot)));
+  }
+
+  /**
+   * Runs several commands at once on as many slots (e.g. a solution and its interactor
+   * joined by pipes). `afterStart` runs once all have been started: the place to close
+   * the parent's copies of fds the runs share.
+   */
+  async runGroup(specs: RunSpec[], afterStart?: () => void, signal?: AbortSignal): Promise<RunResult[]> {
+    let slots: Slot[];
+    try {
+      slots = await this.pool.acquireMany(specs.length, signal);
+    } catch (e) {
+      afterStart?.();
+      throw e;
+    }
+    let runs: Promise<RunResult>[];
+    try {
+      const warms = await Promise.all(slots.map((s) => this.takeWarm(s)));
+      runs = specs.map((spec, i) => this.go(slots[i], warms[i], spec));
+    } catch (e) {
+      this.pool.release(...slots);
+      throw e;
+    } finally {
+      afterStart?.();
+    }
+    return this.track(Promise.all(runs).finally(() => this.pool.release(...slots)));
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
     this.running.add(p);
     p.finally(() => this.running.delete(p)).catch(() => {});
     return p;
   }
 
-  /**
-   * Runs several commands at once on as many slots (e.g. a solution and its interactor
-   * joined by pipes). `afterSpawn` runs once all have been cloned: the place to close
-   * the parent's copies of fds the runs share.
-   */
-  async runGroup(specs: RunSpec[], afterSpawn?: () => void, signal?: AbortSignal): Promise<RunResult[]> {
-    let slots: Slot[];
-    try {
-      slots = await this.pool.acquireMany(specs.length, signal);
-    } catch (e) {
-      afterSpawn?.();
-      throw e;
+  /** The slot's clone plan: the same for every sandbox of the slot, so built once. */
+  private slotPlan(slot: Slot): { plan: PlanBuilder; buf: Buffer } {
+    let p = this.plans.get(slot);
+    if (!p) {
+      const plan = new PlanBuilder();
+      plan.cloneFlags = CLONE.NEWPID | CLONE.NEWNS;
+      plan.cgroupFd = slot.cgroupFd;
+      for (const fd of slot.procsFds) plan.add(Op.WRITE_FD, fd, '0');
+      plan.add(Op.SETNS, slot.ns.net, CLONE.NEWNET);
+      plan.add(Op.SETNS, slot.ns.ipc, CLONE.NEWIPC);
+      plan.add(Op.SETNS, slot.ns.uts, CLONE.NEWUTS);
+      // After joining the cgroups, so the namespace's root is the slot's cgroup.
+      plan.add(Op.UNSHARE, CLONE.NEWCGROUP);
+      addStaticView(plan, slot.rootDir);
+      // fds 0-2 /dev/null, 3 status pipe, 4 control socket, 5 the init binary; moved in two
+      // steps through numbers above every source so none is overwritten before it is
+      // copied. The status pipe and control socket exist only at spawn, so they go first.
+      const sources = [this.devNull, this.devNull, this.devNull, FD_STATUS, FD_CONTROL, this.initFd];
+      const high = Math.max(...sources, 10) + 1;
+      const order = [3, 4, 0, 1, 2, 5];
+      for (const i of order) plan.add(Op.DUP2, sources[i], high + i);
+      for (const i of order) plan.add(Op.DUP2, high + i, i);
+      plan.add(Op.CLOSE_FROM, sources.length);
+      plan.add(Op.CHDIR, '/');
+      plan.add(Op.UMASK, 0o022);
+      plan.add(Op.EXEC, 5, 1, Buffer.from('gavel-init\0'), 0, Buffer.alloc(8));
+      p = { plan, buf: plan.build() };
+      this.plans.set(slot, p);
     }
-    const runs: Promise<RunResult>[] = [];
-    try {
-      for (let i = 0; i < specs.length; i++) runs.push(this.runIn(slots[i], specs[i]));
-    } finally {
-      afterSpawn?.();
+    return p;
+  }
+
+  /** Clones the slot's next sandbox, up to gavel-init waiting for its go message. */
+  private async prepare(slot: Slot): Promise<Warm> {
+    const { plan, buf } = this.slotPlan(slot);
+    const token = nextToken++;
+    const exit = exitWatcher().wait(token, false);
+    const r = await spawnPlan(buf, token);
+    if ('failure' in r) {
+      const f = r.failure;
+      throw new Error(`sandbox setup failed at ${f.opIndex >= 0 ? plan.describe(f.opIndex) : 'clone'}: ${errnoName(f.errno)}`);
     }
-    const all = Promise.all(runs).finally(() => this.pool.release(...slots));
-    this.running.add(all);
-    all.finally(() => this.running.delete(all)).catch(() => {});
-    return all;
+    return { token, control: r.control, exit };
+  }
+
+  /** The slot's waiting sandbox, or a fresh one if it died while waiting. */
+  private async takeWarm(slot: Slot): Promise<Warm> {
+    let w = this.warm.get(slot);
+    this.warm.delete(slot);
+    for (let attempt = 0; ; attempt++) {
+      const warm = await (w ?? this.prepare(slot));
+      const dead = await Promise.race([warm.exit.then(() => true), Promise.resolve(false)]);
+      if (!dead) return warm;
+      closeSync(warm.control);
+      if (attempt > 0) throw new Error('sandbox init exits before its go message');
+      w = undefined;
+    }
+  }
+
+  private afterRun(slot: Slot): void {
+    if (this.closing) return;
+    const next = this.prepare(slot);
+    next.catch(() => {}); // reported to the run that takes it
+    this.warm.set(slot, next);
   }
 
   private openStream(s: StreamSpec | undefined, write: boolean): { fd: number; owned: boolean } {
-    if (!s || s.kind === 'null') return { fd: openSync('/dev/null', write ? fsc.O_WRONLY : fsc.O_RDONLY), owned: true };
+    if (!s || s.kind === 'null') return { fd: this.devNull, owned: false };
     if (s.kind === 'fd') return { fd: s.fd, owned: false };
     const flags = write ? fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC : fsc.O_RDONLY;
     return { fd: openSync(s.path, flags, 0o644), owned: true };
   }
 
-  private buildPlan(slot: Slot, spec: RunSpec, stdio: number[]): PlanBuilder {
+  private goMessage(slot: Slot, spec: RunSpec, stdio: [number, number, number], trees: number[], targets: string[]): GoMessage {
     const L = spec.limits;
-    const plan = new PlanBuilder();
-    plan.cloneFlags = CLONE.NEWPID | CLONE.NEWNS;
-    plan.cgroupFd = slot.cgroupFd;
-    for (const fd of slot.procsFds) plan.add(Op.WRITE_FD, fd, '0');
-    plan.add(Op.SETNS, slot.ns.net, CLONE.NEWNET);
-    plan.add(Op.SETNS, slot.ns.ipc, CLONE.NEWIPC);
-    plan.add(Op.SETNS, slot.ns.uts, CLONE.NEWUTS);
-    // After joining the cgroups, so the namespace's root is the slot's cgroup.
-    plan.add(Op.UNSHARE, CLONE.NEWCGROUP);
-    addFilesystemView(plan, {
-      rootDir: slot.rootDir,
-      workDir: spec.workDir,
-      tmpBytes: L.tmpBytes ?? Math.min(L.memoryBytes, 64 << 20),
-      readOnlyPaths: spec.readOnlyPaths ?? [],
-      dataDir: spec.dataDir,
-    });
-    // Move stdio, the status pipe and the init binary to 0..4 in two steps through fds
-    // above every source, so no source is overwritten before it is copied. The status
-    // pipe's number is only known to the shim, so it is copied first, before any of the
-    // high targets can land on it.
-    const sources = [...stdio, FD_STATUS, this.initFd];
-    const high = Math.max(...sources, 10) + 1;
-    const order = [3, 0, 1, 2, 4];
-    for (const i of order) plan.add(Op.DUP2, sources[i], high + i);
-    for (const i of order) plan.add(Op.DUP2, high + i, i);
-    plan.add(Op.CLOSE_FROM, sources.length);
-    plan.add(Op.CHDIR, '/box');
-    plan.add(Op.UMASK, 0o022);
+    const m = new GoMessage(stdio);
+    trees.forEach((fd, i) => m.mount(fd, targets[i]));
+    const tmp = L.tmpBytes ?? Math.min(L.memoryBytes, DEFAULT_TMP_BYTES);
+    if (tmp !== DEFAULT_TMP_BYTES) m.tmp(tmpOptions(tmp));
     const cpuSeconds = Math.ceil(L.timeMs / 1000);
-    const lim = (res: number, soft: number | bigint, hard = soft) => plan.add(Op.RLIMIT, res, soft, hard);
-    lim(RLIMIT.CORE, 0);
-    // A backstop only: the monitor kills at the exact limit long before this fires.
-    lim(RLIMIT.CPU, cpuSeconds + 1, cpuSeconds + 2);
-    lim(RLIMIT.FSIZE, L.outputBytes + 1);
-    lim(RLIMIT.STACK, L.stackBytes ?? L.memoryBytes);
-    lim(RLIMIT.NOFILE, L.openFiles ?? 256);
-    plan.add(Op.IDS, slot.uid, slot.gid);
-    // Set after the uid change, which clears it: if Node dies, the sandbox dies with it.
-    plan.add(Op.PDEATHSIG, PR_SIGKILL);
-    plan.add(Op.NO_NEW_PRIVS);
-    plan.add(Op.SECCOMP, this.filter, this.filter.length / 8);
+    m.rlimit(RLIMIT.CORE, 0)
+      // A backstop only: the monitor kills at the exact limit long before this fires.
+      .rlimit(RLIMIT.CPU, cpuSeconds + 1, cpuSeconds + 2)
+      // One byte over the limit, so output of exactly the limit is still fine.
+      .rlimit(RLIMIT.FSIZE, L.outputBytes + 1)
+      .rlimit(RLIMIT.STACK, L.stackBytes ?? L.memoryBytes)
+      .rlimit(RLIMIT.NOFILE, L.openFiles ?? 256);
+    m.ids(slot.uid, slot.gid).filter(this.filter).chdir('/box');
     const env = { ...DEFAULT_ENV, ...spec.env };
-    const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    plan.add(Op.EXEC, 4, spec.argv.length + 1, stringList(['gavel-init', ...spec.argv]), envList.length, stringList(envList));
-    return plan;
+    m.argv(spec.argv).env(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    return m;
   }
 
   private async runIn(slot: Slot, spec: RunSpec): Promise<RunResult> {
-    const L = spec.limits;
-    validateLimits(L);
-    if (spec.argv.length === 0) throw new Error('argv must not be empty');
-    slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
-    if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
+    const warm = await this.takeWarm(slot).catch((e: Error) => e);
+    if (warm instanceof Error) {
+      this.afterRun(slot);
+      return seResult(warm.message);
+    }
+    return this.go(slot, warm, spec);
+  }
 
-    const streams = [this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true)];
-    const token = nextToken++;
-    let spawned: ReturnType<typeof spawnPlan>;
-    let plan: PlanBuilder;
-    const startedAt = process.hrtime.bigint();
+  /** Starts `spec` in the waiting sandbox `warm` and watches it to its end. */
+  private go(slot: Slot, warm: Warm, spec: RunSpec): Promise<RunResult> {
+    const L = spec.limits;
+    const streams: { fd: number; owned: boolean }[] = [];
+    const trees: number[] = [];
+    let startedAt: bigint;
     try {
-      plan = this.buildPlan(slot, spec, streams.map((s) => s.fd));
-      spawned = spawnPlan(plan.build(), token);
+      validateLimits(L);
+      if (spec.argv.length === 0) throw new Error('argv must not be empty');
+      if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
+      streams.push(this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true));
+      const mounts = perRunMounts(slot.rootDir, spec);
+      for (const m of mounts) trees.push(cloneTree(m.source, m.attr));
+      const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
+      slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
+      exitWatcher().ref(warm.token);
+      startedAt = process.hrtime.bigint();
+      sendGo(warm.control, msg.build(), msg.fds);
     } catch (e) {
       for (const s of streams) if (s.owned) closeSync(s.fd);
-      throw e;
+      killSandbox(warm.token, SIGKILL);
+      closeSync(warm.control);
+      // The slot's sandbox is spent either way; make the next one.
+      return warm.exit.then(() => {
+        this.afterRun(slot);
+        throw e;
+      });
+    } finally {
+      for (const fd of trees) closeSync(fd);
     }
-    // The child has its own copies now (CLONE_VFORK returned after its exec).
-    if ('failure' in spawned) {
-      for (const s of streams) if (s.owned) closeSync(s.fd);
-      const f = spawned.failure;
-      const where = f.opIndex >= 0 ? plan.describe(f.opIndex) : 'clone';
-      return seResult(`sandbox setup failed at ${where}: ${errnoName(f.errno)}`);
-    }
-    if (streams[0].owned) {
-      closeSync(streams[0].fd);
-      streams[0].owned = false;
-    }
+    closeSync(warm.control);
+    // The sandbox has its own copies of stdin now; the outputs stay open to measure them.
+    if (streams[0].owned) closeSync(streams[0].fd);
+    return this.watch(slot, warm, spec, streams, startedAt);
+  }
 
-    const kill = () => killSandbox(token, SIGKILL);
+  private async watch(slot: Slot, warm: Warm, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
+    const L = spec.limits;
+    const kill = () => killSandbox(warm.token, SIGKILL);
     const monitor = new Monitor({
       cgroup: slot.cgroup, timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, parallelism: slot.parallelism,
       startedAt, kill, telemetryMs: spec.telemetryMs, onTelemetry: spec.onTelemetry,
@@ -188,7 +262,7 @@ export class Sandbox {
     if (spec.signal?.aborted) onAbort();
     let rec: ExitRecord;
     try {
-      rec = await exitWatcher().wait(token);
+      rec = await warm.exit;
     } finally {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
@@ -198,9 +272,10 @@ export class Sandbox {
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
-    for (const s of streams) if (s.owned) closeSync(s.fd);
+    for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
     // The namespace's init is gone, so the kernel has killed the rest; make sure.
     if (!slot.cgroup.isEmpty()) slot.cgroup.killAll();
+    this.afterRun(slot);
 
     const base = {
       cpuTimeMs: round(stats.cpuTimeUs / 1000),
@@ -210,18 +285,31 @@ export class Sandbox {
       stderrBytes,
     };
     if (cancelled) return { ...base, status: 'SE', exitCode: null, signal: null, error: 'cancelled' };
-    if (rec.setupFailure) return { ...seResult(`sandbox setup failed at ${plan.describe(rec.setupFailure.opIndex)}: ${errnoName(rec.setupFailure.errno)}`), ...base, status: 'SE' };
+    if (rec.goFailure) {
+      return { ...base, status: 'SE', exitCode: null, signal: null, error: `sandbox setup failed ${rec.goFailure.step}: ${errnoName(rec.goFailure.errno)}` };
+    }
     if (rec.execErrno !== undefined) {
       return { ...base, status: 'SE', exitCode: null, signal: null, error: `cannot execute ${spec.argv[0]}: ${errnoName(rec.execErrno)}` };
     }
     return { ...base, ...classify(rec, monitor.reason, stats.oomKills, base, L) };
   }
 
-  /** Waits for running work, then removes every cgroup, namespace and directory. */
+  /** Waits for running work, then removes every sandbox, cgroup, namespace and directory. */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled([...this.running]);
+    const waiting = [...this.warm.values()];
+    this.warm.clear();
+    await Promise.allSettled(waiting.map(async (p) => {
+      const w = await p;
+      exitWatcher().ref(w.token); // keep Node alive until the exit is seen
+      closeSync(w.control); // init sees EOF and exits
+      killSandbox(w.token, SIGKILL);
+      await w.exit;
+    }));
     this.pool.close();
     closeSync(this.initFd);
+    closeSync(this.devNull);
   }
 }
 

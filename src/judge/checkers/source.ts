@@ -12,6 +12,9 @@ export interface ByteSource {
 export class FileSource implements ByteSource {
   private readonly buf: Buffer;
   private done = false;
+  /** File offset of the first byte of the chunk last returned by next(). */
+  chunkOffset = 0;
+  private position = 0;
 
   private constructor(private readonly fh: FileHandle, chunkBytes: number) {
     this.buf = Buffer.allocUnsafe(chunkBytes);
@@ -27,6 +30,10 @@ export class FileSource implements ByteSource {
     }
   }
 
+  get chunkBytes(): number {
+    return this.buf.length;
+  }
+
   async next(): Promise<Buffer | null> {
     if (this.done) return null;
     const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, null);
@@ -34,7 +41,20 @@ export class FileSource implements ByteSource {
       this.done = true;
       return null;
     }
+    this.chunkOffset = this.position;
+    this.position += bytesRead;
     return this.buf.subarray(0, bytesRead);
+  }
+
+  /** Re-reads bytes already streamed past (pread: the sequential position is unaffected). */
+  async readAt(dest: Buffer, destOffset: number, length: number, position: number): Promise<void> {
+    while (length > 0) {
+      const { bytesRead } = await this.fh.read(dest, destOffset, length, position);
+      if (bytesRead === 0) throw new Error(`file shrank while being checked (wanted ${length} more bytes at offset ${position})`);
+      destOffset += bytesRead;
+      position += bytesRead;
+      length -= bytesRead;
+    }
   }
 
   close(): Promise<void> {

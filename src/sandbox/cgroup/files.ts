@@ -131,9 +131,11 @@ export class CgFile {
 
 class UncachedCgFile extends CgFile {
   override read(): string {
-    const text = super.read();
-    this.close();
-    return text;
+    try {
+      return super.read();
+    } finally {
+      this.close();
+    }
   }
 }
 
