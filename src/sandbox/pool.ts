@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, openSync, rmSync, constants as fsc } from 'node:f
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
+import { openNone } from './cgroup/none.js';
 import { prepareRoot } from './mounts.js';
 import { makeNamespaces } from './native.js';
 
@@ -20,6 +21,11 @@ export interface PoolOptions {
   uidBase?: number;
   /** Pin each slot to one CPU (default: when size <= CPU count), for steadier timings. */
   pinCpus?: boolean;
+  /** Run without cgroups when they cannot be managed (development only: no memory or
+   *  process limits). Without it, such a host is refused with the reason. */
+  allowUnlimited?: boolean;
+  /** Where cgroupfs is mounted (default /sys/fs/cgroup). */
+  cgroupMountRoot?: string;
 }
 
 export interface Slot {
@@ -38,6 +44,16 @@ export interface Slot {
   cpus?: string;
   /** CPUs the slot can use at once; the monitor's bound on CPU time growth. */
   parallelism: number;
+}
+
+function openBackend(name: string, allowUnlimited: boolean, pin: boolean, mountRoot?: string): CgroupBackend {
+  try {
+    return openCgroups({ parentName: name, cpuset: pin, mountRoot });
+  } catch (e) {
+    const reason = (e as Error).message;
+    if (allowUnlimited) return openNone(reason);
+    throw new Error(`gavel cannot enforce limits here: ${reason}\n(for development only, GAVEL_ALLOW_UNLIMITED=1 runs without cgroups: no memory or process limits)`);
+  }
 }
 
 interface Waiter {
@@ -64,13 +80,14 @@ export class Pool {
     const uidBase = opts.uidBase ?? 60000;
     const pin = opts.pinCpus ?? size <= ncpu;
     this.runDir = opts.runDir ?? `/run/${name}`;
-    this.cgroups = openCgroups({ parentName: name });
+    this.cgroups = openBackend(name, opts.allowUnlimited ?? false, pin, opts.cgroupMountRoot);
     // A crashed earlier process may have left cgroups and work dirs behind.
     this.cgroups.cleanupStale();
     rmSync(this.runDir, { recursive: true, force: true });
     mkdirSync(join(this.runDir, 'work'), { recursive: true, mode: 0o711 });
     try {
-      for (let i = 0; i < size; i++) this.slots.push(this.makeSlot(i, uidBase + i, pin ? String(i % ncpu) : undefined, pin ? 1 : ncpu));
+      const pinned = pin && this.cgroups.features.cpuset;
+      for (let i = 0; i < size; i++) this.slots.push(this.makeSlot(i, uidBase + i, pinned ? String(i % ncpu) : undefined, pinned ? 1 : ncpu));
     } catch (e) {
       this.destroySlots();
       throw e;

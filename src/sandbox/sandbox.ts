@@ -277,8 +277,10 @@ export class Sandbox {
     if (!slot.cgroup.isEmpty()) slot.cgroup.killAll();
     this.afterRun(slot);
 
+    // Without cgroups (the unlimited development mode) CPU time comes from rusage.
+    const cpuUs = Number.isFinite(stats.cpuTimeUs) ? stats.cpuTimeUs : (rec.program ? rec.program.utimeUs + rec.program.stimeUs : 0);
     const base = {
-      cpuTimeMs: round(stats.cpuTimeUs / 1000),
+      cpuTimeMs: round(cpuUs / 1000),
       wallTimeMs: round(wallTimeMs),
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,

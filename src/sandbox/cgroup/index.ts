@@ -68,7 +68,8 @@ export interface CgroupFeatures {
 }
 
 export interface CgroupBackend {
-  readonly version: 1 | 2;
+  /** 0: no cgroups (the unlimited development mode, see none.ts). */
+  readonly version: 0 | 1 | 2;
   readonly features: CgroupFeatures;
   /** The parent cgroup (v2) or a description of the v1 parents. */
   readonly root: string;
