@@ -5,7 +5,7 @@
 // (read-only), its own /proc, a size-limited /tmp, and per run the writable /box and
 // optionally a read-only /data. Building /etc and /dev from binds instead cost ~35 more
 // mount calls per sandbox.
-import { cpSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { mknod } from './native.js';
 import { MS, Op, type PlanBuilder } from './plan.js';
@@ -56,7 +56,12 @@ export function prepareRoot(root: string, files: SkeletonFiles): void {
   }
   writeFileSync(`${root}/etc/passwd`, files.passwd, { mode: 0o644 });
   writeFileSync(`${root}/etc/group`, files.group, { mode: 0o644 });
-  for (const d of DEVICES) mknod(`${root}/dev/${d}`, 0o020666, statSync(`/dev/${d}`).rdev);
+  for (const d of DEVICES) {
+    mknod(`${root}/dev/${d}`, 0o020666, statSync(`/dev/${d}`).rdev);
+    // mknod applies the umask (Node's is usually 022): without this the program could
+    // not write to /dev/null.
+    chmodSync(`${root}/dev/${d}`, 0o666);
+  }
   for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]) {
     symlinkSync(target, `${root}/dev/${name}`);
   }
