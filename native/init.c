@@ -121,8 +121,12 @@ static uint8_t *receive(int *fds, int *nfds, uint32_t *len_out) {
 }
 
 static int drop_privileges(uid_t uid, gid_t gid) {
+  /* Capabilities are numbered without gaps: EINVAL means we are past the last one. */
   for (int cap = 0; cap <= 63; cap++) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) fail(S_CAPS);
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL) break;
+      fail(S_CAPS);
+    }
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(S_CAPS);
   /* Raw syscalls: glibc's set*id wrappers would try to sync other threads; there are none,
@@ -140,6 +144,14 @@ static int drop_privileges(uid_t uid, gid_t gid) {
 int main(int argc, char **argv) {
   (void)argc;
   (void)argv;
+  /* Ignored signals survive exec, and Node ignores SIGPIPE and SIGXFSZ: without this a
+   * program flooding its output would never die of SIGXFSZ, nor a writer to a closed
+   * pipe of SIGPIPE. The program inherits the defaults a shell would give it. Done
+   * while the slot waits, not when the run starts. */
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   int fds[MAX_FDS];
   int nfds = 0;
   uint32_t len = 0;
@@ -244,13 +256,6 @@ int main(int argc, char **argv) {
   if (child == 0) {
     /* The program must not inherit the status pipe. */
     fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
-    /* Ignored signals survive exec, and Node ignores SIGPIPE and SIGXFSZ: without this a
-     * program flooding its output would never die of SIGXFSZ, nor a writer to a closed
-     * pipe of SIGPIPE. Start the program with the defaults a shell would give it. */
-    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     execvpe(args[0], args, envs);
     put(REC_EXEC_FAIL, errno, 0, 0, 0);
     _exit(127);

@@ -17,10 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
 #include <linux/sched.h>
-#include <linux/seccomp.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -326,16 +323,17 @@ static int g_epfd = -1;
 static int g_notify_rd = -1, g_notify_wr = -1;
 static pthread_t g_reaper;
 
-static void reap_entry(int idx) {
+/* Returns the mount-namespace fd to close once the lock is released (or -1). */
+static int reap_entry(int idx) {
   struct gv_entry *e = &g_tab[idx];
   siginfo_t si;
   struct rusage ru;
   memset(&si, 0, sizeof si);
   memset(&ru, 0, sizeof ru);
   if (syscall(SYS_waitid, P_PIDFD, e->pidfd, &si, WEXITED | WNOHANG | __WALL, &ru) < 0) {
-    if (errno != ECHILD) return;
+    if (errno != ECHILD) return -1;
   } else if (si.si_pid == 0) {
-    return; /* not exited yet */
+    return -1; /* not exited yet */
   }
   struct gv_exit_rec r;
   memset(&r, 0, sizeof r);
@@ -356,8 +354,7 @@ static void reap_entry(int idx) {
   /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
   ssize_t w;
   do w = write(g_notify_wr, &r, sizeof r); while (w < 0 && errno == EINTR);
-  /* The mount namespace goes now, on this thread, after Node has its answer. */
-  if (mntfd >= 0) close(mntfd);
+  return mntfd;
 }
 
 static void *reaper_main(void *unused) {
@@ -369,12 +366,20 @@ static void *reaper_main(void *unused) {
   for (;;) {
     int n = epoll_wait(g_epfd, evs, 64, -1);
     if (n < 0) continue;
+    int mnt[64];
+    int nmnt = 0;
     pthread_mutex_lock(&g_mu);
     for (int i = 0; i < n; i++) {
       int idx = (int)evs[i].data.u32;
-      if (idx >= 0 && idx < GV_MAX_RUNS && g_tab[idx].used) reap_entry(idx);
+      if (idx >= 0 && idx < GV_MAX_RUNS && g_tab[idx].used) {
+        int fd = reap_entry(idx);
+        if (fd >= 0) mnt[nmnt++] = fd;
+      }
     }
     pthread_mutex_unlock(&g_mu);
+    /* The mount namespaces go now, after Node has its answers, and outside the lock:
+     * tearing one down waits for an RCU grace period. */
+    for (int i = 0; i < nmnt; i++) close(mnt[i]);
   }
   return NULL;
 }

@@ -251,8 +251,13 @@ export class Judger {
     if (!checker || checker.kind !== 'program') {
       const c = checker ?? { kind: 'tokens' as const };
       const spec = c.kind === 'float' ? { kind: 'float' as const, absError: c.absError, relError: c.relError } : { kind: c.kind as 'exact' | 'lines' | 'tokens' };
-      const res = await checkFiles(spec, f.output, f.answer);
-      return { verdict: res.ok ? 'AC' : 'WA', message: res.message };
+      try {
+        const res = await checkFiles(spec, f.output, f.answer);
+        return { verdict: res.ok ? 'AC' : 'WA', message: res.message };
+      } catch (e) {
+        // The answer itself cannot be judged (e.g. a token over the float checker's cap).
+        return { verdict: 'IE', message: `checker failed: ${(e as Error).message}` };
+      }
     }
     // A testlib-style checker: `checker input output answer`, run sandboxed like anything else.
     const dir = join(program!.ws.root, 'check');

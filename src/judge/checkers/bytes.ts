@@ -12,7 +12,6 @@ export const CONTEXT_BYTES = 32;
 
 /** Bytes as readable text: invalid UTF-8 becomes U+FFFD, control characters are escaped. */
 export function printable(bytes: Buffer): string {
-  // eslint-disable-next-line no-control-regex
   return bytes.toString('utf8').replace(/[\x00-\x1f\x7f]/g, (ch) => {
     switch (ch) {
       case '\n': return '\\n';

@@ -148,11 +148,12 @@ export async function compareStreams(output: ByteSource, expected: ByteSource, s
     return { ok: false, message: `byte ${offset + 1} (line ${unit}, column ${column}): expected ${show(tailE)}, found ${show(tailO)}` };
   }
 
-  // One side ended exactly where the other has a separator: the other has a whole extra unit,
-  // so name that unit rather than the (identical) one before it.
+  // One side ended exactly where the other has a separator: after an identical last unit, the
+  // other has a whole extra unit, so name that one. (At offset 0 there is no identical unit
+  // before: the shorter side is empty and the longer one's first unit is itself the extra one.)
   const atEof = (t: Tail) => t.end === 'eof' && t.bytes.length === 0;
   const atSep = (t: Tail) => t.end === 'sep' && t.bytes.length === 0;
-  if ((atEof(tailO) && atSep(tailE)) || (atEof(tailE) && atSep(tailO))) {
+  if (offset > 0 && ((atEof(tailO) && atSep(tailE)) || (atEof(tailE) && atSep(tailO)))) {
     const longer = atEof(tailO) ? e : o;
     longer.pos++; // past the separator, which tail() peeked but did not take
     const next = await longer.tail(sep, false);
