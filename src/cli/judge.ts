@@ -6,10 +6,6 @@ import { createJudge } from '../judge/index.js';
 import type { Checker, JudgeEvent, JudgeResult, Submission } from '../judge/schema.js';
 import { parseCount, parseFlags, parseNumber, parseSize, UsageError } from './args.js';
 
-export const JUDGE_USAGE = `usage: gavel judge --language ID FILE --tests DIR [--checker exact|lines|tokens|float|program]
-                   [--abs-error X] [--rel-error X] [--checker-file FILE --checker-language ID]
-                   [--interactor FILE --interactor-language ID] [--time-ms N] [--wall-ms N]
-                   [--memory 256m] [--output-bytes N] [--processes N] [--stop-on-first-failure] [--json]`;
 
 const CHECKERS = ['exact', 'lines', 'tokens', 'float', 'program'];
 

@@ -1,11 +1,14 @@
 // The `gavel` command: `gavel run` (one sandboxed command) and `gavel judge` (a submission).
-import { runCommand, RUN_USAGE } from './run.js';
+import { runCommand } from './run.js';
+import { JUDGE_USAGE, RUN_USAGE } from './usage.js';
 import { UsageError } from './args.js';
 
 const USAGE = `usage: gavel run ... -- COMMAND ARGS...   run one command in the sandbox
        gavel judge --language ID FILE --tests DIR ...   judge a file against tests
 
-${RUN_USAGE}`;
+${RUN_USAGE}
+
+${JUDGE_USAGE}`;
 
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;

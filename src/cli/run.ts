@@ -7,9 +7,6 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { parseCount, parseFlags, parseSize, UsageError } from './args.js';
 
-export const RUN_USAGE = `usage: gavel run [--time-ms N] [--wall-ms N] [--memory BYTES|64m] [--processes N]
-                 [--output-bytes N] [--stdin FILE] [--stdout FILE] [--stderr FILE]
-                 [--dir DIR] [--repeat N] -- COMMAND ARGS...`;
 
 const PREVIEW_BYTES = 64 * 1024;
 
