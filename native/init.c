@@ -120,7 +120,9 @@ static uint8_t *receive(int *fds, int *nfds, uint32_t *len_out) {
   return buf;
 }
 
-static int drop_privileges(uid_t uid, gid_t gid) {
+/* The bounding set limits what exec can ever grant; emptying it leaves init's own
+ * capabilities intact for the go message, so it is done while the slot waits. */
+static void drop_bounding_set(void) {
   /* Capabilities are numbered without gaps: EINVAL means we are past the last one. */
   for (int cap = 0; cap <= 63; cap++) {
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -129,6 +131,9 @@ static int drop_privileges(uid_t uid, gid_t gid) {
     }
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(S_CAPS);
+}
+
+static int drop_privileges(uid_t uid, gid_t gid) {
   /* Raw syscalls: glibc's set*id wrappers would try to sync other threads; there are none,
    * but the raw calls say exactly what happens. */
   if (syscall(SYS_setgroups, 0, NULL) < 0) fail(S_IDS);
@@ -152,6 +157,7 @@ int main(int argc, char **argv) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  drop_bounding_set();
   int fds[MAX_FDS];
   int nfds = 0;
   uint32_t len = 0;

@@ -77,6 +77,8 @@ enum gv_opcode {
   GV_OP_CLOSE_FROM = 13,/* a=first fd to close */
   GV_OP_EXEC = 17,      /* a=fd of the program b=argc c=argv strings d=envc e=env strings */
   GV_OP_UMASK = 19,     /* a=mask */
+  GV_OP_OPEN_NS = 20,   /* a=path: open it (O_CLOEXEC) into the shared fd table, fd to the header */
+  GV_OP_EXIT = 21,      /* a=code: the end of a plan that only prepares something */
 };
 
 /* fds only the shim knows when the plan is built: this run's status pipe and control socket */
@@ -100,6 +102,8 @@ struct gv_plan {
   int32_t fail_errno;
   int32_t status_fd;     /* set by gv_spawn: the write end of this run's status pipe */
   int32_t control_fd;    /* set by gv_spawn: the sandbox's end of the control socket */
+  int32_t opened_fd;     /* set by GV_OP_OPEN_NS */
+  int32_t pad2;
 };
 
 /* Records on the status pipe. The child of clone writes FAIL; gavel-init writes EXIT or
@@ -137,7 +141,7 @@ static void child_fail(struct gv_plan *p, int i, const struct gv_op *op, int err
   p->fail_op = i;
   p->fail_errno = err;
   /* The status pipe may already sit at fd 3; either way one of them is valid. */
-  if (sc(SYS_write, p->status_fd, (long)&r, sizeof r, 0, 0) < 0) sc(SYS_write, 3, (long)&r, sizeof r, 0, 0);
+  if (p->status_fd >= 0 && sc(SYS_write, p->status_fd, (long)&r, sizeof r, 0, 0) < 0) sc(SYS_write, 3, (long)&r, sizeof r, 0, 0);
   sc(SYS_exit_group, 127, 0, 0, 0, 0);
 }
 
@@ -222,6 +226,15 @@ static int run_op(struct gv_plan *p, const struct gv_op *op) {
       return run_exec(p, op);
     case GV_OP_UMASK:
       sc(SYS_umask, op->a, 0, 0, 0, 0);
+      return 0;
+    case GV_OP_OPEN_NS: {
+      long fd = sc(SYS_openat, AT_FDCWD, (long)plan_str(p, op->a), O_RDONLY | O_CLOEXEC, 0, 0);
+      if (fd < 0) return -1;
+      p->opened_fd = (int32_t)fd;
+      return 0;
+    }
+    case GV_OP_EXIT:
+      sc(SYS_exit_group, op->a, 0, 0, 0, 0);
       return 0;
     default:
       errno = EINVAL;
@@ -309,6 +322,7 @@ struct gv_exit_rec {
 
 struct gv_entry {
   int used;
+  int reported;  /* the exit record went out already, from init's own report */
   int pidfd;
   int statusfd;
   /* Holds the sandbox's mount namespace: without it the namespace (and its dozen mounts)
@@ -317,13 +331,50 @@ struct gv_entry {
   uint64_t token;
 };
 
+/* epoll data: the table index, with this bit set for the status pipe (else the pidfd) */
+#define GV_EV_STATUS 0x80000000u
+
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gv_entry g_tab[GV_MAX_RUNS];
 static int g_epfd = -1;
 static int g_notify_rd = -1, g_notify_wr = -1;
 static pthread_t g_reaper;
 
-/* Returns the mount-namespace fd to close once the lock is released (or -1). */
+#define GV_REC_EXIT 0x74697865u      /* "exit": init saw the program end */
+#define GV_REC_EXEC_FAIL 0x63657865u /* "exec": the program could not be exec'd */
+#define GV_REC_GO_FAIL 0x6c666f67u   /* "gofl": init could not carry out the go message */
+
+static void emit(const struct gv_exit_rec *r) {
+  /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
+  ssize_t w;
+  do w = write(g_notify_wr, r, sizeof *r); while (w < 0 && errno == EINTR);
+}
+
+/*
+ * init wrote to the status pipe. A final record (the program's end, or a failure) is
+ * reported at once: init's own exit, and the namespace teardown that comes with it, then
+ * happen after Node has its answer instead of before.
+ */
+static void on_status(int idx) {
+  struct gv_entry *e = &g_tab[idx];
+  struct gv_exit_rec r;
+  memset(&r, 0, sizeof r);
+  ssize_t n = read(e->statusfd, r.data, sizeof r.data);
+  if (n < 0 && errno == EAGAIN) return;
+  epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
+  if (n < 32) return; /* EOF or a torn read: the pidfd path reports it */
+  uint32_t last = *(uint32_t *)(r.data + ((n / 32) - 1) * 32);
+  if (last != GV_REC_EXIT && last != GV_REC_EXEC_FAIL && last != GV_REC_GO_FAIL) return;
+  r.magic = GV_EXIT_MAGIC;
+  r.token = e->token;
+  r.code = CLD_EXITED;
+  r.nbytes = (uint32_t)n;
+  e->reported = 1;
+  emit(&r);
+}
+
+/* The sandbox's init is gone: report it unless on_status did. Returns the
+ * mount-namespace fd to close once the lock is released (or -1). */
 static int reap_entry(int idx) {
   struct gv_entry *e = &g_tab[idx];
   siginfo_t si;
@@ -335,25 +386,26 @@ static int reap_entry(int idx) {
   } else if (si.si_pid == 0) {
     return -1; /* not exited yet */
   }
-  struct gv_exit_rec r;
-  memset(&r, 0, sizeof r);
-  r.magic = GV_EXIT_MAGIC;
-  r.token = e->token;
-  r.code = si.si_code;
-  r.status = si.si_status;
-  r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
-  r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-  r.maxrss_kb = ru.ru_maxrss;
-  ssize_t n = read(e->statusfd, r.data, sizeof r.data);
-  r.nbytes = n > 0 ? (uint32_t)n : 0;
+  if (!e->reported) {
+    struct gv_exit_rec r;
+    memset(&r, 0, sizeof r);
+    r.magic = GV_EXIT_MAGIC;
+    r.token = e->token;
+    r.code = si.si_code;
+    r.status = si.si_status;
+    r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+    r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    r.maxrss_kb = ru.ru_maxrss;
+    ssize_t n = read(e->statusfd, r.data, sizeof r.data);
+    r.nbytes = n > 0 ? (uint32_t)n : 0;
+    emit(&r);
+  }
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
+  epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
   close(e->pidfd);
   close(e->statusfd);
   int mntfd = e->mntfd;
   e->used = 0;
-  /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
-  ssize_t w;
-  do w = write(g_notify_wr, &r, sizeof r); while (w < 0 && errno == EINTR);
   return mntfd;
 }
 
@@ -370,8 +422,12 @@ static void *reaper_main(void *unused) {
     int nmnt = 0;
     pthread_mutex_lock(&g_mu);
     for (int i = 0; i < n; i++) {
-      int idx = (int)evs[i].data.u32;
-      if (idx >= 0 && idx < GV_MAX_RUNS && g_tab[idx].used) {
+      uint32_t d = evs[i].data.u32;
+      int idx = (int)(d & ~GV_EV_STATUS);
+      if (idx < 0 || idx >= GV_MAX_RUNS || !g_tab[idx].used) continue;
+      if (d & GV_EV_STATUS) {
+        if (!g_tab[idx].reported) on_status(idx);
+      } else {
         int fd = reap_entry(idx);
         if (fd >= 0) mnt[nmnt++] = fd;
       }
@@ -402,6 +458,46 @@ fail:;
   int err = errno;
   pthread_mutex_unlock(&g_mu);
   return -err;
+}
+
+/*
+ * Runs a plan that prepares something shared and ends in GV_OP_EXIT: a slot's template
+ * mount namespace. The child shares our fd table, so the namespace fd it opens stays
+ * with us. Returns that fd, or -1 with err[] as for gv_spawn.
+ */
+GV_EXPORT int gv_make_template(uint8_t *plan, uint32_t len, int32_t *err) {
+  struct gv_plan *p = (struct gv_plan *)plan;
+  err[0] = -1;
+  err[1] = 0;
+  err[2] = 0;
+  if (len < sizeof *p || p->magic != GV_PLAN_MAGIC) {
+    err[1] = EINVAL;
+    return -1;
+  }
+  p->status_fd = -1;
+  p->control_fd = -1;
+  p->opened_fd = -1;
+  p->fail_op = -1;
+  pthread_mutex_lock(&g_spawn_mu);
+  long pid = -1;
+  if (ensure_stack() == 0) {
+    pid = clone(child_main, g_stack + GV_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_FILES | (int)p->clone_flags | SIGCHLD, p);
+  }
+  int e = errno;
+  pthread_mutex_unlock(&g_spawn_mu);
+  if (pid < 0) {
+    err[1] = e;
+    return -1;
+  }
+  int st = 0;
+  waitpid((pid_t)pid, &st, __WALL);
+  if (p->fail_op >= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    err[0] = p->fail_op;
+    err[1] = p->fail_errno ? p->fail_errno : EIO;
+    if (p->opened_fd >= 0) close(p->opened_fd);
+    return -1;
+  }
+  return p->opened_fd;
 }
 
 GV_EXPORT int gv_exit_record_size(void) { return (int)sizeof(struct gv_exit_rec); }
@@ -523,9 +619,11 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
   char path[64];
   snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
   int mntfd = open(path, O_RDONLY | O_CLOEXEC);
-  g_tab[idx] = (struct gv_entry){1, pidfd, sfd[0], mntfd, token};
+  g_tab[idx] = (struct gv_entry){1, 0, pidfd, sfd[0], mntfd, token};
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
-  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+  struct epoll_event evs = {.events = EPOLLIN, .data.u32 = (uint32_t)idx | GV_EV_STATUS};
+  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0 || epoll_ctl(g_epfd, EPOLL_CTL_ADD, sfd[0], &evs) < 0) {
+    epoll_ctl(g_epfd, EPOLL_CTL_DEL, pidfd, NULL);
     int e = errno;
     g_tab[idx].used = 0;
     if (mntfd >= 0) close(mntfd);

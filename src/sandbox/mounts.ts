@@ -1,14 +1,14 @@
 // The filesystem view of a sandbox. Each slot owns a root skeleton on the host, built
 // once when the slot is made: the top-level directories, the symlinks of a merged /usr,
 // copies of the few /etc files programs read at start, and the five harmless device
-// nodes. A sandbox then needs only a handful of mounts: the skeleton (read-only), /usr
-// (read-only), its own /proc, a size-limited /tmp, and per run the writable /box and
-// optionally a read-only /data. Building /etc and /dev from binds instead cost ~35 more
-// mount calls per sandbox.
+// nodes. Each slot also owns a template mount namespace: that skeleton as a read-only
+// root with /usr bound read-only. A sandbox then copies the template (a handful of
+// mounts, no pivot_root, no copy of the host's mount table to detach), mounts its own
+// /proc and /tmp, and per run gets the writable /box and optionally a read-only /data.
 import { chmodSync, cpSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { mknod } from './native.js';
-import { MS, Op, type PlanBuilder } from './plan.js';
+import { CLONE, MS, Op, type PlanBuilder } from './plan.js';
 
 /** System trees; on merged-/usr hosts all but /usr are symlinks and stay symlinks. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
@@ -76,23 +76,38 @@ function bindReadOnly(plan: PlanBuilder, src: string, dst: string): void {
 export const DEFAULT_TMP_BYTES = 64 << 20;
 
 /**
- * The part of the view that is the same for every run of a slot, done by the clone
- * child while the slot is pre-warmed. /box, /data and extra read-only paths differ per
- * run and are attached by gavel-init from detached mount trees (see perRunMounts).
+ * The slot's template mount namespace, built once: the skeleton as the read-only root,
+ * /usr (and any other real system directory) read-only. It ends in EXIT; the namespace
+ * lives on through the fd OPEN_NS leaves in our fd table.
  */
-export function addStaticView(plan: PlanBuilder, rootDir: string): void {
+export function templatePlan(plan: PlanBuilder, rootDir: string): void {
   const R = rootDir;
+  plan.cloneFlags = CLONE.NEWNS;
+  plan.add(Op.OPEN_NS, '/proc/self/ns/mnt');
   // Nothing we mount may propagate back to the host.
   plan.add(Op.MOUNT, null, '/', null, MS.REC | MS.PRIVATE, null);
   // The skeleton becomes a mount point of its own, so pivot_root can use it.
   plan.add(Op.MOUNT, R, R, null, MS.BIND, null);
   systemDirs ??= boundSystemDirs();
   for (const d of systemDirs) bindReadOnly(plan, d, R + d);
-  plan.add(Op.MOUNT, 'proc', R + '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null);
-  plan.add(Op.MOUNT, 'gavel-tmp', R + '/tmp', 'tmpfs', MS.NOSUID | MS.NODEV, tmpOptions(DEFAULT_TMP_BYTES));
   plan.add(Op.PIVOT, R);
   // Read-only from here on, except what gets mounted on top. Not nodev: /dev's nodes live here.
   plan.add(Op.MOUNT, null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID, null);
+  plan.add(Op.EXIT, 0);
+}
+
+/**
+ * What each sandbox does to its view while the slot is pre-warmed: a private copy of the
+ * slot's template (a handful of mounts, no pivot), its own /proc and a size-limited /tmp.
+ * /box, /data and extra read-only paths differ per run and are attached by gavel-init
+ * from detached mount trees (see perRunMounts). Must follow the cgroup joins: the same
+ * unshare makes the cgroup namespace.
+ */
+export function addSandboxView(plan: PlanBuilder, templateFd: number): void {
+  plan.add(Op.SETNS, templateFd, CLONE.NEWNS);
+  plan.add(Op.UNSHARE, CLONE.NEWNS | CLONE.NEWCGROUP);
+  plan.add(Op.MOUNT, 'proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null);
+  plan.add(Op.MOUNT, 'gavel-tmp', '/tmp', 'tmpfs', MS.NOSUID | MS.NODEV, tmpOptions(DEFAULT_TMP_BYTES));
 }
 
 export function tmpOptions(bytes: number): string {

@@ -28,6 +28,7 @@ function loadLib() {
     spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err, _Out_ int32_t *control)'),
     go: so.func('int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds)'),
     cloneTree: so.func('int gv_clone_tree(const char *path, uint64_t attr)'),
+    makeTemplate: so.func('int gv_make_template(uint8_t *plan, uint32_t len, _Out_ int32_t *err)'),
     kill: so.func('int gv_kill(uint64_t token, int sig)'),
     makeNamespaces: so.func('int gv_make_namespaces(_Out_ int32_t *fds, _Out_ const char **step)'),
     exitRecordSize: so.func('int gv_exit_record_size(void)'),
@@ -35,7 +36,7 @@ function loadLib() {
     headerSize: so.func('int gv_plan_header_size(void)'),
   };
   // The plan layout is shared with plan.ts; refuse to run on a mismatched build.
-  if (api.exitRecordSize() !== EXIT_RECORD_SIZE || api.opSize() !== 48 || api.headerSize() !== 48) {
+  if (api.exitRecordSize() !== EXIT_RECORD_SIZE || api.opSize() !== 48 || api.headerSize() !== 56) {
     throw new Error('gavel: native/build/libgavel.so does not match this version; rebuild it with "node native/build.mjs"');
   }
   return api;
@@ -94,6 +95,14 @@ export function spawnPlan(plan: Buffer, token: number): Promise<{ pid: number; c
       resolve(n > 0 ? { pid: n, control: control[0] } : { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } });
     });
   });
+}
+
+/** Runs a plan that ends in EXIT and opens a namespace; returns that namespace's fd. */
+export function makeTemplate(plan: Buffer, describe: (op: number) => string): number {
+  const err = new Int32Array(3);
+  const fd = native().makeTemplate(plan, plan.length, err);
+  if (fd < 0) throw new Error(`gavel: cannot build the slot's mount namespace at ${err[0] >= 0 ? describe(err[0]) : 'clone'}: ${errnoName(err[1])}`);
+  return fd;
 }
 
 /** Sends the go message and the fds it needs to a waiting sandbox init. */

@@ -2,12 +2,12 @@
 // The layout (header, 48-byte ops, string pool) must match struct gv_plan / gv_op there.
 
 export const PLAN_MAGIC = 0x6776706c;
-const HEADER_SIZE = 48;
+const HEADER_SIZE = 56;
 const OP_SIZE = 48;
 
 export const Op = {
   WRITE_FD: 1, SETNS: 2, UNSHARE: 3, MOUNT: 4, MKDIR: 5, TOUCH: 6, SYMLINK: 7, PIVOT: 8,
-  CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19,
+  CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19, OPEN_NS: 20, EXIT: 21,
 } as const;
 export const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]),

@@ -7,8 +7,9 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
 import { openNone } from './cgroup/none.js';
-import { prepareRoot } from './mounts.js';
-import { makeNamespaces } from './native.js';
+import { prepareRoot, templatePlan } from './mounts.js';
+import { makeNamespaces, makeTemplate } from './native.js';
+import { PlanBuilder } from './plan.js';
 
 export interface PoolOptions {
   /** Number of slots; default: the CPU count. */
@@ -37,8 +38,8 @@ export interface Slot {
   procsFds: number[];
   /** v2 with CLONE_INTO_CGROUP: an O_DIRECTORY fd of the slot's cgroup; else -1. */
   cgroupFd: number;
-  /** Pooled namespaces (see makeNamespaces); -1 until made. */
-  ns: { net: number; ipc: number; uts: number };
+  /** Pooled namespaces (see makeNamespaces) and the template mount namespace (mounts.ts); -1 until made. */
+  ns: { net: number; ipc: number; uts: number; mnt: number };
   /** The slot's root skeleton on the host (see mounts.ts). */
   rootDir: string;
   cpus?: string;
@@ -105,7 +106,7 @@ export class Pool {
     });
     const cgroup = this.cgroups.createSlot(`slot-${index}`);
     const slot: Slot = {
-      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, ns: { net: -1, ipc: -1, uts: -1 }, rootDir,
+      index, uid, gid: uid, cgroup, procsFds: [], cgroupFd: -1, ns: { net: -1, ipc: -1, uts: -1, mnt: -1 }, rootDir,
       cpus: cpuList, parallelism,
     };
     this.slots.push(slot); // so a failure below still cleans it up
@@ -115,7 +116,10 @@ export class Pool {
       const files = cgroup.dir ? [join(cgroup.dir, 'cgroup.procs')] : cgroup.procsFiles;
       slot.procsFds = files.map((f) => openSync(f, fsc.O_WRONLY));
     }
-    slot.ns = makeNamespaces();
+    slot.ns = { ...makeNamespaces(), mnt: -1 };
+    const tpl = new PlanBuilder();
+    templatePlan(tpl, rootDir);
+    slot.ns.mnt = makeTemplate(tpl.build(), (i) => tpl.describe(i));
     this.slots.pop();
     return slot;
   }
@@ -140,7 +144,8 @@ export class Pool {
     if (this.closed) return Promise.reject(new Error('sandbox pool is closed'));
     if (n > this.slots.length) return Promise.reject(new Error(`needs ${n} sandbox slots at once but the pool has ${this.slots.length}`));
     if (signal?.aborted) return Promise.reject(new Error('cancelled'));
-    if (this.waiters.length === 0 && this.idle.length >= n) return Promise.resolve(this.idle.splice(-n, n));
+    // Least recently used first: its next sandbox has had the longest to get ready.
+    if (this.waiters.length === 0 && this.idle.length >= n) return Promise.resolve(this.idle.splice(0, n));
     return new Promise((resolve, reject) => {
       const w: Waiter = { n, resolve, reject, signal };
       if (signal) {
@@ -164,13 +169,13 @@ export class Pool {
     while (this.waiters.length && this.idle.length >= this.waiters[0].n) {
       const w = this.waiters.shift()!;
       if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.resolve(this.idle.splice(-w.n, w.n));
+      w.resolve(this.idle.splice(0, w.n));
     }
   }
 
   private destroySlots(): void {
     for (const s of this.slots) {
-      for (const fd of [...s.procsFds, s.cgroupFd, s.ns.net, s.ns.ipc, s.ns.uts]) if (fd >= 0) closeSync(fd);
+      for (const fd of [...s.procsFds, s.cgroupFd, s.ns.net, s.ns.ipc, s.ns.uts, s.ns.mnt]) if (fd >= 0) closeSync(fd);
       try {
         s.cgroup.destroy();
       } catch {

@@ -6,7 +6,7 @@ import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constan
 import { join } from 'node:path';
 import { GoMessage, RLIMIT } from './go.js';
 import { Monitor } from './monitor.js';
-import { addStaticView, DEFAULT_TMP_BYTES, perRunMounts, tmpOptions } from './mounts.js';
+import { addSandboxView, DEFAULT_TMP_BYTES, perRunMounts, tmpOptions } from './mounts.js';
 import { cloneTree, errnoName, exitWatcher, INIT_PATH, killSandbox, sendGo, spawnPlan, type ExitRecord } from './native.js';
 import { CLONE, FD_CONTROL, FD_STATUS, Op, PlanBuilder } from './plan.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
@@ -113,15 +113,13 @@ export class Sandbox {
     let p = this.plans.get(slot);
     if (!p) {
       const plan = new PlanBuilder();
-      plan.cloneFlags = CLONE.NEWPID | CLONE.NEWNS;
+      plan.cloneFlags = CLONE.NEWPID;
       plan.cgroupFd = slot.cgroupFd;
       for (const fd of slot.procsFds) plan.add(Op.WRITE_FD, fd, '0');
       plan.add(Op.SETNS, slot.ns.net, CLONE.NEWNET);
       plan.add(Op.SETNS, slot.ns.ipc, CLONE.NEWIPC);
       plan.add(Op.SETNS, slot.ns.uts, CLONE.NEWUTS);
-      // After joining the cgroups, so the namespace's root is the slot's cgroup.
-      plan.add(Op.UNSHARE, CLONE.NEWCGROUP);
-      addStaticView(plan, slot.rootDir);
+      addSandboxView(plan, slot.ns.mnt);
       // fds 0-2 /dev/null, 3 status pipe, 4 control socket, 5 the init binary; moved in two
       // steps through numbers above every source so none is overwritten before it is
       // copied. The status pipe and control socket exist only at spawn, so they go first.
@@ -273,8 +271,9 @@ export class Sandbox {
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
     for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
-    // The namespace's init is gone, so the kernel has killed the rest; make sure.
-    if (!slot.cgroup.isEmpty()) slot.cgroup.killAll();
+    // init reports before it exits; whatever the program left running dies with init's
+    // pid namespace. Killing init now makes that immediate rather than eventual.
+    killSandbox(warm.token, SIGKILL);
     this.afterRun(slot);
 
     // Without cgroups (the unlimited development mode) CPU time comes from rusage.
