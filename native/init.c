@@ -1,18 +1,24 @@
 /*
- * gavel-init: pid 1 of every sandbox.
+ * gavel-init: pid 1 of every sandbox, and what makes a sandbox reusable.
  *
  * It is exec'd by the clone child (native/shim.c) once the sandbox's namespaces, cgroup
- * and filesystem view are in place, still as root inside them, and then *waits*: the
- * slot is pre-warmed. When a run comes, Node sends one "go" message on fd 4 carrying
- * what differs per run — the work dir and other mounts as detached mount trees, stdio
- * fds, rlimits, ids, the seccomp filter, argv and env. Init applies them, drops every
- * privilege, and starts the program as pid 2.
+ * and filesystem view are in place, as root inside them, and then *waits*: the slot is
+ * pre-warmed. For each run Node sends one "go" message on fd 4 carrying what differs per
+ * run — the work dir and other mounts as detached mount trees, stdio fds, rlimits, ids,
+ * the seccomp filter, argv and env. Init attaches the mounts and forks the program, which
+ * drops every privilege, installs the filter and execs. When the program ends, init
+ * kills whatever it left in the pid namespace, detaches the run's mounts, makes /tmp
+ * anew, reports on fd 3 and waits for the next go. A sandbox is thrown away (init killed
+ * from outside) only when a run hit a limit or was cancelled.
+ *
+ * Init itself never runs untrusted code and stays root in the sandbox: the program
+ * cannot signal it (a namespace init only gets signals it handles, and it handles none),
+ * cannot ptrace it (seccomp) and cannot read or write its memory (other uid,
+ * non-dumpable).
  *
  * The program must not be pid 1 of its namespace: the kernel drops signals to a
  * namespace init that has no handler for them, so abort(), SIGXCPU or SIGTERM would not
- * behave as on a normal system and verdicts would differ. Init reaps whatever gets
- * reparented to it, reports how the program ended on fd 3 and exits, which makes the
- * kernel kill everything left in the namespace.
+ * behave as on a normal system and verdicts would differ.
  *
  * fds on entry: 0-2 /dev/null, 3 the status pipe, 4 the control socket; nothing else.
  */
@@ -31,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATUS_FD 3
@@ -44,16 +51,22 @@
 /* 32 bytes, shared layout with src/sandbox/native.ts */
 struct rec {
   uint32_t magic;
-  int32_t a;   /* wait status; errno for EXEC_FAIL; step for GO_FAIL */
-  int64_t b;   /* utime µs; errno for GO_FAIL */
-  int64_t c;   /* stime µs */
-  int64_t d;   /* maxrss KiB */
+  int32_t a;   /* EXIT: wait status; EXEC_FAIL: errno (or -step); GO_FAIL: step */
+  int64_t b;   /* EXIT: CPU time µs (user + system); EXEC_FAIL/GO_FAIL: errno */
+  int64_t c;   /* EXIT: wall time µs, fork to reaped */
+  int64_t d;   /* EXIT: peak RSS KiB */
 };
+
+static int64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
 
 /* Steps of the go message, reported in GO_FAIL records; names in src/sandbox/native.ts. */
 enum step {
   S_READ = 1, S_MOUNT, S_TMP, S_STDIO, S_CHDIR, S_RLIMIT, S_CAPS, S_IDS, S_PDEATH, S_NNP,
-  S_SECCOMP, S_FORK, S_MESSAGE,
+  S_SECCOMP, S_FORK, S_MESSAGE, S_CLEANUP,
 };
 
 /* Records of the go message: a u32 type, a u32 payload length, the payload padded to 8. */
@@ -74,8 +87,15 @@ static void put(uint32_t magic, int32_t a, int64_t b, int64_t c, int64_t d) {
   do n = write(STATUS_FD, &r, sizeof r); while (n < 0 && errno == EINTR);
 }
 
+/* A failure of init's own work: report it and end the sandbox. */
 static void fail(enum step s) {
   put(REC_GO_FAIL, s, errno, 0, 0);
+  _exit(127);
+}
+
+/* A failure in the program's child before exec: init reports it as an exec failure. */
+static void child_fail(enum step s) {
+  put(REC_EXEC_FAIL, -(int32_t)s, errno, 0, 0);
   _exit(127);
 }
 
@@ -133,17 +153,141 @@ static void drop_bounding_set(void) {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(S_CAPS);
 }
 
-static int drop_privileges(uid_t uid, gid_t gid) {
+static void drop_privileges(uid_t uid, gid_t gid) {
   /* Raw syscalls: glibc's set*id wrappers would try to sync other threads; there are none,
    * but the raw calls say exactly what happens. */
-  if (syscall(SYS_setgroups, 0, NULL) < 0) fail(S_IDS);
-  if (syscall(SYS_setresgid, gid, gid, gid) < 0) fail(S_IDS);
-  if (syscall(SYS_setresuid, uid, uid, uid) < 0) fail(S_IDS);
+  if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(S_IDS);
+  if (syscall(SYS_setresgid, gid, gid, gid) < 0) child_fail(S_IDS);
+  if (syscall(SYS_setresuid, uid, uid, uid) < 0) child_fail(S_IDS);
   struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct d[2];
   memset(d, 0, sizeof d);
-  if (syscall(SYS_capset, &h, d) < 0) fail(S_CAPS);
-  return 0;
+  if (syscall(SYS_capset, &h, d) < 0) child_fail(S_CAPS);
+}
+
+#define DEFAULT_TMP "size=67108864,nr_inodes=4096,mode=1777"
+#define MAX_MOUNTS 16
+
+/* One run's settings, parsed out of its go message (pointers into the message). */
+struct run {
+  uid_t uid;
+  gid_t gid;
+  char *args[MAX_ITEMS + 1], *envs[MAX_ITEMS + 1];
+  int nargs, nenvs;
+  struct sock_fprog prog;
+  const char *cwd;
+  struct rlimit limits[16];
+  int resources[16], nlimits;
+};
+
+/* Targets of this run's mounts, detached again when it ends. */
+static char *mounted[MAX_MOUNTS];
+static int nmounted;
+
+static void fresh_tmp(const char *opts) {
+  umount2("/tmp", MNT_DETACH);
+  if (mount("gavel-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) fail(S_TMP);
+}
+
+/* Parses the go message; attaches its mounts while we are root. */
+static void parse(uint8_t *msg, uint32_t len, int *fds, int nfds, struct run *r) {
+  memset(r, 0, sizeof *r);
+  r->uid = r->gid = 65534;
+  r->cwd = "/box";
+  for (uint32_t off = 8; off + 8 <= len;) {
+    uint32_t type = *(uint32_t *)(msg + off), plen = *(uint32_t *)(msg + off + 4);
+    uint8_t *p = msg + off + 8;
+    if (off + 8 + plen > len) {
+      errno = EPROTO;
+      fail(S_MESSAGE);
+    }
+    switch (type) {
+      case I_IDS:
+        r->uid = ((uint32_t *)p)[0];
+        r->gid = ((uint32_t *)p)[1];
+        break;
+      case I_RLIMIT:
+        if (r->nlimits < 16) {
+          r->resources[r->nlimits] = (int)((uint32_t *)p)[0];
+          r->limits[r->nlimits].rlim_cur = ((uint64_t *)p)[1];
+          r->limits[r->nlimits].rlim_max = ((uint64_t *)p)[2];
+          r->nlimits++;
+        }
+        break;
+      case I_MOUNT: {
+        uint32_t idx = *(uint32_t *)p;
+        if ((int)idx >= nfds || nmounted >= MAX_MOUNTS) {
+          errno = EBADF;
+          fail(S_MOUNT);
+        }
+        const char *target = (char *)p + 4;
+        if (syscall(SYS_move_mount, fds[idx], "", AT_FDCWD, target, 0x00000004 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
+          fail(S_MOUNT);
+        close(fds[idx]);
+        fds[idx] = -1;
+        mounted[nmounted++] = strdup(target);
+        break;
+      }
+      case I_TMP:
+        if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, p) < 0) fail(S_TMP);
+        break;
+      case I_FILTER:
+        r->prog.len = (unsigned short)(plen / sizeof(struct sock_filter));
+        r->prog.filter = (struct sock_filter *)p;
+        break;
+      case I_ARG:
+        if (r->nargs < MAX_ITEMS) r->args[r->nargs++] = (char *)p;
+        break;
+      case I_ENV:
+        if (r->nenvs < MAX_ITEMS) r->envs[r->nenvs++] = (char *)p;
+        break;
+      case I_CHDIR:
+        r->cwd = (char *)p;
+        break;
+    }
+    off += 8 + ((plen + 7) & ~7u);
+  }
+  r->args[r->nargs] = NULL;
+  r->envs[r->nenvs] = NULL;
+  if (r->nargs == 0) {
+    errno = EINVAL;
+    fail(S_MESSAGE);
+  }
+}
+
+/* The program's side of the fork: stdio, limits, no privileges, the filter, exec. */
+static void start_program(const struct run *r, const int *fds) {
+  for (int i = 0; i < 3; i++) {
+    if (dup2(fds[i], i) < 0) child_fail(S_STDIO);
+  }
+  /* Everything but stdio goes, the status pipe and the control socket included. */
+  syscall(SYS_close_range, 3, ~0U, 0);
+  if (chdir(r->cwd) < 0) child_fail(S_CHDIR);
+  for (int i = 0; i < r->nlimits; i++) {
+    if (setrlimit(r->resources[i], &r->limits[i]) < 0) child_fail(S_RLIMIT);
+  }
+  drop_privileges(r->uid, r->gid);
+  /* After the uid change, which clears it. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(S_PDEATH);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(S_NNP);
+  if (r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(S_SECCOMP);
+  execvpe(r->args[0], r->args, r->envs);
+  put(REC_EXEC_FAIL, errno, 0, 0, 0);
+  _exit(127);
+}
+
+/* After a run: nothing of it may be left for the next one. */
+static void clean_up(void) {
+  /* kill(-1) from a namespace's init reaches every other process in the namespace. */
+  kill(-1, SIGKILL);
+  while (wait4(-1, NULL, __WALL, NULL) > 0 || errno == EINTR) {
+  }
+  for (int i = 0; i < nmounted; i++) {
+    if (umount2(mounted[i], MNT_DETACH) < 0) fail(S_CLEANUP);
+    free(mounted[i]);
+  }
+  nmounted = 0;
+  fresh_tmp(DEFAULT_TMP);
 }
 
 int main(int argc, char **argv) {
@@ -158,128 +302,46 @@ int main(int argc, char **argv) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   drop_bounding_set();
-  int fds[MAX_FDS];
-  int nfds = 0;
-  uint32_t len = 0;
-  uint8_t *msg = receive(fds, &nfds, &len);
-  if (*(uint32_t *)msg != GO_MAGIC) {
-    errno = EPROTO;
-    fail(S_MESSAGE);
-  }
-  if (nfds < 3) {
-    errno = EBADF;
-    fail(S_STDIO);
-  }
+  /* Non-dumpable: the program must not be able to read or rewrite our memory. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-  uid_t uid = 65534;
-  gid_t gid = 65534;
-  char *args[MAX_ITEMS + 1], *envs[MAX_ITEMS + 1];
-  int nargs = 0, nenvs = 0;
-  struct sock_fprog prog = {0, NULL};
-  const char *cwd = "/box";
-  struct rlimit limits[16];
-  int resources[16], nlimits = 0;
-
-  /* First pass: mounts happen while we are still root; the rest is collected. */
-  for (uint32_t off = 8; off + 8 <= len;) {
-    uint32_t type = *(uint32_t *)(msg + off), plen = *(uint32_t *)(msg + off + 4);
-    uint8_t *p = msg + off + 8;
-    if (off + 8 + plen > len) {
+  for (;;) {
+    int fds[MAX_FDS];
+    int nfds = 0;
+    uint32_t len = 0;
+    uint8_t *msg = receive(fds, &nfds, &len);
+    if (*(uint32_t *)msg != GO_MAGIC) {
       errno = EPROTO;
       fail(S_MESSAGE);
     }
-    switch (type) {
-      case I_IDS:
-        uid = ((uint32_t *)p)[0];
-        gid = ((uint32_t *)p)[1];
-        break;
-      case I_RLIMIT:
-        if (nlimits < 16) {
-          resources[nlimits] = (int)((uint32_t *)p)[0];
-          limits[nlimits].rlim_cur = ((uint64_t *)p)[1];
-          limits[nlimits].rlim_max = ((uint64_t *)p)[2];
-          nlimits++;
-        }
-        break;
-      case I_MOUNT: {
-        uint32_t idx = *(uint32_t *)p;
-        if ((int)idx >= nfds) {
-          errno = EBADF;
-          fail(S_MOUNT);
-        }
-        if (syscall(SYS_move_mount, fds[idx], "", AT_FDCWD, (char *)p + 4, 0x00000004 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
-          fail(S_MOUNT);
-        close(fds[idx]);
-        break;
-      }
-      case I_TMP:
-        if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, p) < 0) fail(S_TMP);
-        break;
-      case I_FILTER:
-        prog.len = (unsigned short)(plen / sizeof(struct sock_filter));
-        prog.filter = (struct sock_filter *)p;
-        break;
-      case I_ARG:
-        if (nargs < MAX_ITEMS) args[nargs++] = (char *)p;
-        break;
-      case I_ENV:
-        if (nenvs < MAX_ITEMS) envs[nenvs++] = (char *)p;
-        break;
-      case I_CHDIR:
-        cwd = (char *)p;
-        break;
+    if (nfds < 3) {
+      errno = EBADF;
+      fail(S_STDIO);
     }
-    off += 8 + ((plen + 7) & ~7u);
-  }
-  args[nargs] = NULL;
-  envs[nenvs] = NULL;
-  if (nargs == 0) {
-    errno = EINVAL;
-    fail(S_MESSAGE);
-  }
+    struct run r;
+    parse(msg, len, fds, nfds, &r);
 
-  for (int i = 0; i < 3; i++) {
-    if (dup2(fds[i], i) < 0) fail(S_STDIO);
-  }
-  close(CONTROL_FD);
-  /* Every fd but 0-3 goes: the stdio originals and anything unused. */
-  syscall(SYS_close_range, 4, ~0U, 0);
-  if (chdir(cwd) < 0) fail(S_CHDIR);
-  for (int i = 0; i < nlimits; i++) {
-    if (setrlimit(resources[i], &limits[i]) < 0) fail(S_RLIMIT);
-  }
-  drop_privileges(uid, gid);
-  /* After the uid change, which clears it: if Node dies, the sandbox dies with it. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(S_PDEATH);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(S_NNP);
-  if (prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) fail(S_SECCOMP);
-  /* Non-dumpable: the program runs as the same uid and must not be able to rewrite our
-   * memory through /proc/1/mem to fake its own verdict. */
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int64_t started = now_us();
+    pid_t child = fork();
+    if (child < 0) fail(S_FORK);
+    if (child == 0) start_program(&r, fds);
+    /* Our copies of the program's stdio must go, or a pipe would never see EOF. */
+    for (int i = 0; i < nfds; i++)
+      if (fds[i] >= 0) close(fds[i]);
+    free(msg);
 
-  pid_t child = fork();
-  if (child < 0) fail(S_FORK);
-  if (child == 0) {
-    /* The program must not inherit the status pipe. */
-    fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
-    execvpe(args[0], args, envs);
-    put(REC_EXEC_FAIL, errno, 0, 0, 0);
-    _exit(127);
-  }
-
-  for (;;) {
-    int st;
+    int st = 0;
     struct rusage ru;
-    pid_t p = wait4(-1, &st, __WALL, &ru);
-    if (p < 0) {
-      if (errno == EINTR) continue;
-      return 126; /* no child left without having seen ours: cannot happen */
+    for (;;) {
+      pid_t p = wait4(-1, &st, __WALL, &ru);
+      if (p == child) break;
+      if (p < 0 && errno != EINTR) fail(S_CLEANUP);
+      /* otherwise an orphan of the program */
     }
-    if (p != child) continue; /* an orphan of the program */
+    int64_t wall = now_us() - started;
+    clean_up();
     put(REC_EXIT, st,
-        (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
-        (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec,
-        ru.ru_maxrss);
-    return 0;
+        (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec,
+        wall, ru.ru_maxrss);
   }
 }

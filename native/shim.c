@@ -307,7 +307,8 @@ static int ensure_stack(void) {
 #define GV_MAX_RUNS 4096
 #define GV_EXIT_MAGIC 0x74697865u /* "exit" */
 
-/* What Node reads from the notification pipe, one per finished sandbox. 128 bytes. */
+/* What Node reads from the notification pipe: one "runx" record per finished run, and one
+ * "exit" record when a sandbox's init is gone. 128 bytes. */
 struct gv_exit_rec {
   uint32_t magic;
   uint32_t nbytes;       /* bytes of status-pipe data copied into data[] */
@@ -322,9 +323,11 @@ struct gv_exit_rec {
 
 struct gv_entry {
   int used;
-  int reported;  /* the exit record went out already, from init's own report */
   int pidfd;
   int statusfd;
+  /* init's records of the current run, until its final one (EXIT or GO_FAIL) arrives */
+  uint8_t pending[64];
+  uint32_t npending;
   /* Holds the sandbox's mount namespace: without it the namespace (and its dozen mounts)
    * is torn down inside the dying init, before its exit is even reported. */
   int mntfd;
@@ -340,9 +343,10 @@ static int g_epfd = -1;
 static int g_notify_rd = -1, g_notify_wr = -1;
 static pthread_t g_reaper;
 
-#define GV_REC_EXIT 0x74697865u      /* "exit": init saw the program end */
-#define GV_REC_EXEC_FAIL 0x63657865u /* "exec": the program could not be exec'd */
+#define GV_REC_EXIT 0x74697865u      /* "exit": init saw the program end and cleaned up */
+#define GV_REC_EXEC_FAIL 0x63657865u /* "exec": the program could not be started */
 #define GV_REC_GO_FAIL 0x6c666f67u   /* "gofl": init could not carry out the go message */
+#define GV_RUN_MAGIC 0x786e7572u     /* "runx": a run ended; the sandbox lives on */
 
 static void emit(const struct gv_exit_rec *r) {
   /* A full pipe means Node stopped reading; blocking here is the right back-pressure. */
@@ -350,31 +354,44 @@ static void emit(const struct gv_exit_rec *r) {
   do w = write(g_notify_wr, r, sizeof *r); while (w < 0 && errno == EINTR);
 }
 
-/*
- * init wrote to the status pipe. A final record (the program's end, or a failure) is
- * reported at once: init's own exit, and the namespace teardown that comes with it, then
- * happen after Node has its answer instead of before.
- */
-static void on_status(int idx) {
-  struct gv_entry *e = &g_tab[idx];
-  struct gv_exit_rec r;
-  memset(&r, 0, sizeof r);
-  ssize_t n = read(e->statusfd, r.data, sizeof r.data);
-  if (n < 0 && errno == EAGAIN) return;
-  epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
-  if (n < 32) return; /* EOF or a torn read: the pidfd path reports it */
-  uint32_t last = *(uint32_t *)(r.data + ((n / 32) - 1) * 32);
-  if (last != GV_REC_EXIT && last != GV_REC_EXEC_FAIL && last != GV_REC_GO_FAIL) return;
-  r.magic = GV_EXIT_MAGIC;
-  r.token = e->token;
-  r.code = CLD_EXITED;
-  r.nbytes = (uint32_t)n;
-  e->reported = 1;
-  emit(&r);
+/* Files init's 32-byte records; a final one closes the run and goes to Node at once. */
+static void take_records(struct gv_entry *e, const uint8_t *buf, size_t n) {
+  for (size_t off = 0; off + 32 <= n; off += 32) {
+    if (e->npending + 32 <= sizeof e->pending) {
+      memcpy(e->pending + e->npending, buf + off, 32);
+      e->npending += 32;
+    }
+    uint32_t magic = *(const uint32_t *)(buf + off);
+    if (magic == GV_REC_EXIT || magic == GV_REC_GO_FAIL) {
+      struct gv_exit_rec r;
+      memset(&r, 0, sizeof r);
+      r.magic = GV_RUN_MAGIC;
+      r.token = e->token;
+      r.code = CLD_EXITED;
+      r.nbytes = e->npending;
+      memcpy(r.data, e->pending, e->npending);
+      e->npending = 0;
+      emit(&r);
+    }
+  }
 }
 
-/* The sandbox's init is gone: report it unless on_status did. Returns the
- * mount-namespace fd to close once the lock is released (or -1). */
+/* init wrote to the status pipe (or closed it). Pipe writes of 32 bytes are atomic, so
+ * reads return whole records. */
+static void on_status(int idx) {
+  struct gv_entry *e = &g_tab[idx];
+  uint8_t buf[512];
+  ssize_t n = read(e->statusfd, buf, sizeof buf);
+  if (n < 0 && errno == EAGAIN) return;
+  if (n <= 0) {
+    epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
+    return;
+  }
+  take_records(e, buf, (size_t)n);
+}
+
+/* The sandbox's init is gone: report what is left of its records, then its death.
+ * Returns the mount-namespace fd to close once the lock is released (or -1). */
 static int reap_entry(int idx) {
   struct gv_entry *e = &g_tab[idx];
   siginfo_t si;
@@ -386,20 +403,21 @@ static int reap_entry(int idx) {
   } else if (si.si_pid == 0) {
     return -1; /* not exited yet */
   }
-  if (!e->reported) {
-    struct gv_exit_rec r;
-    memset(&r, 0, sizeof r);
-    r.magic = GV_EXIT_MAGIC;
-    r.token = e->token;
-    r.code = si.si_code;
-    r.status = si.si_status;
-    r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
-    r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-    r.maxrss_kb = ru.ru_maxrss;
-    ssize_t n = read(e->statusfd, r.data, sizeof r.data);
-    r.nbytes = n > 0 ? (uint32_t)n : 0;
-    emit(&r);
-  }
+  uint8_t buf[512];
+  ssize_t n;
+  while ((n = read(e->statusfd, buf, sizeof buf)) > 0) take_records(e, buf, (size_t)n);
+  struct gv_exit_rec r;
+  memset(&r, 0, sizeof r);
+  r.magic = GV_EXIT_MAGIC;
+  r.token = e->token;
+  r.code = si.si_code;
+  r.status = si.si_status;
+  r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+  r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+  r.maxrss_kb = ru.ru_maxrss;
+  r.nbytes = e->npending;
+  memcpy(r.data, e->pending, e->npending);
+  emit(&r);
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
   close(e->pidfd);
@@ -426,7 +444,7 @@ static void *reaper_main(void *unused) {
       int idx = (int)(d & ~GV_EV_STATUS);
       if (idx < 0 || idx >= GV_MAX_RUNS || !g_tab[idx].used) continue;
       if (d & GV_EV_STATUS) {
-        if (!g_tab[idx].reported) on_status(idx);
+        on_status(idx);
       } else {
         int fd = reap_entry(idx);
         if (fd >= 0) mnt[nmnt++] = fd;
@@ -619,7 +637,12 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
   char path[64];
   snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
   int mntfd = open(path, O_RDONLY | O_CLOEXEC);
-  g_tab[idx] = (struct gv_entry){1, 0, pidfd, sfd[0], mntfd, token};
+  memset(&g_tab[idx], 0, sizeof g_tab[idx]);
+  g_tab[idx].used = 1;
+  g_tab[idx].pidfd = pidfd;
+  g_tab[idx].statusfd = sfd[0];
+  g_tab[idx].mntfd = mntfd;
+  g_tab[idx].token = token;
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
   struct epoll_event evs = {.events = EPOLLIN, .data.u32 = (uint32_t)idx | GV_EV_STATUS};
   if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0 || epoll_ctl(g_epfd, EPOLL_CTL_ADD, sfd[0], &evs) < 0) {

@@ -168,10 +168,17 @@ test('no network: not the host loopback, not the outside, only lo visible', SLOW
   }
 });
 
-test('host processes are invisible: only pid 1 (init) and 2 (the program)', SLOW, async () => {
-  const c = await hostile('procs');
-  assert.equal(c.result.status, 'OK', show(c));
-  assert.deepEqual(parseKv(c.out), { pids: '1,2', self: '2', ppid: '1' });
+test('host processes are invisible: only pid 1 (init) and the program', SLOW, async () => {
+  // A sandbox serves run after run, so the program's pid grows; it is never 1, its parent
+  // is our init, and nothing else is there, whatever ran before in the same sandbox.
+  for (let i = 0; i < 3; i++) {
+    const c = await hostile('procs');
+    assert.equal(c.result.status, 'OK', show(c));
+    const o = parseKv(c.out);
+    assert.equal(o.ppid, '1', c.out);
+    assert.notEqual(o.self, '1', c.out);
+    assert.equal(o.pids, `1,${o.self}`, c.out);
+  }
 });
 
 test('nothing is writable outside /box and /tmp', SLOW, async () => {
@@ -335,4 +342,25 @@ test('1000 runs of /bin/true leave no cgroup, mount, process or fd behind', { ti
   } finally {
     if (!closed) await sb.close();
   }
+});
+
+test('a sandbox serves run after run: nothing of one run is left for the next', SLOW, async () => {
+  // Both slots get the same runs, so whichever sandbox serves them, each has had a
+  // previous run that left a file in /tmp, background processes and a SysV segment.
+  const leave = 'echo secret > /tmp/left; (sleep 600 &); (sleep 600 &); ipcmk -M 4096 >/dev/null 2>&1; touch /box/mine; echo done';
+  const look = 'echo "tmp=$(ls -A /tmp | wc -l)"; echo "sleeps=$(cat /proc/[0-9]*/comm 2>/dev/null | grep -c sleep)"; ' +
+    'echo "box=$(ls -A /box | wc -l)"; echo "shm=$(ipcs -m 2>/dev/null | grep -c "^0x")"';
+  for (let i = 0; i < 2 * SIZE; i++) {
+    const first = await runCaptured(sandbox, ['/bin/sh', '-c', leave]);
+    assert.equal(first.result.status, 'OK', show(first));
+    assert.match(first.out, /done/);
+    const next = await runCaptured(sandbox, ['/bin/sh', '-c', look]);
+    assert.equal(next.result.status, 'OK', show(next));
+    const o = parseKv(next.out);
+    assert.equal(o.tmp, '0', `/tmp must start empty: ${next.out}`);
+    assert.equal(o.sleeps, '0', `background processes of the last run survived: ${next.out}`);
+    assert.equal(o.box, '0', 'a fresh work dir shows nothing of the last one');
+    assert.equal(o.shm, '0', `shared memory segments left: ${next.out}`);
+  }
+  assert.deepEqual(sandboxProcesses(), [], 'no process of a sandbox uid may outlive its run');
 });

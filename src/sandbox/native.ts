@@ -133,37 +133,41 @@ export function makeNamespaces(): { net: number; ipc: number; uts: number } {
   return { net: fds[0], ipc: fds[1], uts: fds[2] };
 }
 
-/** How the sandbox's init ended, plus whatever init reported about the user program. */
+/**
+ * What the reaper reports: the end of one run ('run', the sandbox lives on and is clean
+ * again), or the end of a sandbox ('death': its init is gone, killed or failed).
+ */
 export interface ExitRecord {
   token: number;
-  /** si_code of the init: 1 CLD_EXITED, 2 CLD_KILLED, 3 CLD_DUMPED */
+  kind: 'run' | 'death';
+  /** For 'death': si_code of the init (1 CLD_EXITED, 2 CLD_KILLED, 3 CLD_DUMPED) and its status. */
   code: number;
   status: number;
   initRusage: { utimeUs: number; stimeUs: number; maxrssKb: number };
-  /** The program's own end, from gavel-init; absent when init was killed before it wrote. */
-  program?: { wstatus: number; utimeUs: number; stimeUs: number; maxrssKb: number };
-  /** errno when the program could not be exec'd. */
+  /** The program's end, as gavel-init saw it. */
+  program?: { wstatus: number; cpuUs: number; wallUs: number; maxrssKb: number };
+  /** errno when the program could not be started (exec, or a step before it). */
   execErrno?: number;
-  /** A failure the clone child reported after spawn returned (only without CLONE_VFORK). */
-  setupFailure?: SpawnFailure;
+  execStep?: string;
   /** gavel-init could not carry out the go message: which step, and errno. */
   goFailure?: { step: string; errno: number };
 }
 
+const RUN_MAGIC = 0x786e7572;
 const REC_EXIT = 0x74697865;
 const REC_EXEC_FAIL = 0x63657865;
-const REC_FAIL = 0x6c696166;
 const REC_GO_FAIL = 0x6c666f67;
 
 /** Steps of gavel-init's handling of a go message (enum step in native/init.c). */
 const GO_STEPS = ['', 'reading the go message', 'attaching a mount', 'resizing /tmp', 'setting up stdio', 'entering the work dir',
   'setting rlimits', 'dropping capabilities', 'changing ids', 'setting the parent-death signal', 'setting no_new_privs',
-  'installing the seccomp filter', 'forking the program', 'parsing the go message'];
+  'installing the seccomp filter', 'forking the program', 'parsing the go message', 'cleaning up after the run'];
 
 export function parseExitRecord(b: Buffer): ExitRecord {
   const nbytes = b.readUInt32LE(4);
   const rec: ExitRecord = {
     token: Number(b.readBigUInt64LE(8)),
+    kind: b.readUInt32LE(0) === RUN_MAGIC ? 'run' : 'death',
     code: b.readInt32LE(16),
     status: b.readInt32LE(20),
     initRusage: {
@@ -172,37 +176,39 @@ export function parseExitRecord(b: Buffer): ExitRecord {
       maxrssKb: Number(b.readBigInt64LE(40)),
     },
   };
-  for (let off = 48; off + 32 <= 48 + nbytes; off += 32) {
+  for (let off = 48; off + 32 <= 48 + nbytes && off + 32 <= b.length; off += 32) {
     const magic = b.readUInt32LE(off);
     if (magic === REC_EXIT) {
       rec.program = {
         wstatus: b.readInt32LE(off + 4),
-        utimeUs: Number(b.readBigInt64LE(off + 8)),
-        stimeUs: Number(b.readBigInt64LE(off + 16)),
+        cpuUs: Number(b.readBigInt64LE(off + 8)),
+        wallUs: Number(b.readBigInt64LE(off + 16)),
         maxrssKb: Number(b.readBigInt64LE(off + 24)),
       };
     } else if (magic === REC_EXEC_FAIL) {
-      rec.execErrno = b.readInt32LE(off + 4);
+      const a = b.readInt32LE(off + 4);
+      // a > 0: exec's errno; a < 0: the step before exec that failed, errno in b
+      rec.execErrno = a > 0 ? a : Number(b.readBigInt64LE(off + 8));
+      if (a < 0) rec.execStep = GO_STEPS[-a] ?? `step ${-a}`;
     } else if (magic === REC_GO_FAIL) {
       const step = b.readInt32LE(off + 4);
       rec.goFailure = { step: GO_STEPS[step] ?? `step ${step}`, errno: Number(b.readBigInt64LE(off + 8)) };
-    } else if (magic === REC_FAIL) {
-      rec.setupFailure = { opIndex: b.readInt32LE(off + 4), opCode: b.readInt32LE(off + 8), errno: b.readInt32LE(off + 12) };
     }
   }
   return rec;
 }
 
 /**
- * Dispatches the reaper's exit records to whoever waits for a token. The socket stays
- * ref'd only while sandboxes run, so an idle service can exit normally.
+ * Delivers the reaper's records to the sandbox each belongs to (by token), in order.
+ * Only sandboxes with a run in progress keep Node's event loop alive: a waiting,
+ * pre-warmed sandbox must not.
  */
 class ExitWatcher {
   private socket: net.Socket;
-  private waiters = new Map<number, { resolve: (r: ExitRecord) => void; ref: boolean }>();
-  private refs = 0;
-  private early = new Map<number, ExitRecord>();
+  private subscribers = new Map<number, (r: ExitRecord) => void>();
+  private early = new Map<number, ExitRecord[]>();
   private pending: Buffer = Buffer.alloc(0);
+  private refs = 0;
 
   constructor() {
     const fd = native().reaperStart();
@@ -217,47 +223,30 @@ class ExitWatcher {
     while (this.pending.length >= EXIT_RECORD_SIZE) {
       const rec = parseExitRecord(this.pending.subarray(0, EXIT_RECORD_SIZE));
       this.pending = this.pending.subarray(EXIT_RECORD_SIZE);
-      const w = this.waiters.get(rec.token);
-      if (w) {
-        this.waiters.delete(rec.token);
-        if (w.ref) this.unrefOne();
-        w.resolve(rec);
-      } else {
-        this.early.set(rec.token, rec);
-      }
+      const fn = this.subscribers.get(rec.token);
+      if (fn) fn(rec);
+      else this.early.set(rec.token, [...(this.early.get(rec.token) ?? []), rec]);
+      if (rec.kind === 'death') this.subscribers.delete(rec.token);
     }
   }
 
-  /**
-   * Resolves when the sandbox `token` has exited. A waiting, pre-warmed sandbox must not
-   * keep Node alive, so only ref'd waits (running programs) hold the event loop open.
-   */
-  wait(token: number, ref = true): Promise<ExitRecord> {
-    const done = this.early.get(token);
-    if (done) {
+  /** Calls `fn` with every record of `token`, including any that came before. */
+  subscribe(token: number, fn: (r: ExitRecord) => void): void {
+    this.subscribers.set(token, fn);
+    const early = this.early.get(token);
+    if (early) {
       this.early.delete(token);
-      return Promise.resolve(done);
-    }
-    return new Promise((resolve) => {
-      this.waiters.set(token, { resolve, ref });
-      if (ref) this.refOne();
-    });
-  }
-
-  /** Makes an existing unref'd wait hold the event loop open (its program now runs). */
-  ref(token: number): void {
-    const w = this.waiters.get(token);
-    if (w && !w.ref) {
-      w.ref = true;
-      this.refOne();
+      for (const r of early) fn(r);
+      if (early.some((r) => r.kind === 'death')) this.subscribers.delete(token);
     }
   }
 
-  private refOne(): void {
+  /** Holds the event loop open while a program runs. */
+  ref(): void {
     if (this.refs++ === 0) this.socket.ref();
   }
 
-  private unrefOne(): void {
+  unref(): void {
     if (--this.refs === 0) this.socket.unref();
   }
 }

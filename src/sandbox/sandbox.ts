@@ -1,13 +1,15 @@
-// Runs commands in the slots of the pool. Each slot keeps one sandbox pre-warmed: cloned,
-// in its namespaces and cgroup, its filesystem view built, gavel-init waiting. A run then
-// only sends the per-run details (go.ts), watches the program, and classifies its end;
-// the next sandbox of the slot is prepared in the background as soon as one finishes.
+// Runs commands in the slots of the pool. Each slot keeps one sandbox (box.ts) alive:
+// cloned, in its namespaces and cgroup, its filesystem view built, gavel-init waiting. A
+// run only sends the per-run details (go.ts), watches the program, and classifies its
+// end; init cleans the sandbox up for the next run itself. Only a run that ends badly (a
+// limit, a cancel) costs a fresh sandbox, made in the background on a libuv thread.
 import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { GoMessage, RLIMIT } from './go.js';
 import { Monitor } from './monitor.js';
 import { addSandboxView, DEFAULT_TMP_BYTES, perRunMounts, tmpOptions } from './mounts.js';
-import { cloneTree, errnoName, exitWatcher, INIT_PATH, killSandbox, sendGo, spawnPlan, type ExitRecord } from './native.js';
+import { Box } from './box.js';
+import { cloneTree, errnoName, INIT_PATH, sendGo, spawnPlan, type ExitRecord } from './native.js';
 import { CLONE, FD_CONTROL, FD_STATUS, Op, PlanBuilder } from './plan.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
@@ -17,7 +19,6 @@ export interface SandboxOptions extends PoolOptions {
   seccomp?: SeccompOptions;
 }
 
-const SIGKILL = 9;
 const SIGXCPU = 24;
 const SIGXFSZ = 25;
 const DEFAULT_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/box', LANG: 'C.UTF-8', TMPDIR: '/tmp' };
@@ -27,12 +28,6 @@ const MLE_MARGIN = 0.97;
 
 let nextToken = 1;
 
-/** A sandbox waiting in a slot for its go message. */
-interface Warm {
-  token: number;
-  control: number;
-  exit: Promise<ExitRecord>;
-}
 
 export class Sandbox {
   readonly pool: Pool;
@@ -40,7 +35,7 @@ export class Sandbox {
   private devNull: number;
   private filter: Buffer;
   private running = new Set<Promise<unknown>>();
-  private warm = new Map<Slot, Promise<Warm>>();
+  private boxes = new Map<Slot, Promise<Box>>();
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
   private closing = false;
 
@@ -55,7 +50,7 @@ export class Sandbox {
       closeSync(this.devNull);
       throw e;
     }
-    for (const slot of this.pool.slots) this.warm.set(slot, this.prepare(slot));
+    for (const slot of this.pool.slots) this.boxes.set(slot, this.prepare(slot));
   }
 
   static open(opts: SandboxOptions = {}): Sandbox {
@@ -91,8 +86,8 @@ export class Sandbox {
     }
     let runs: Promise<RunResult>[];
     try {
-      const warms = await Promise.all(slots.map((s) => this.takeWarm(s)));
-      runs = specs.map((spec, i) => this.go(slots[i], warms[i], spec));
+      const boxes = await Promise.all(slots.map((s) => this.takeBox(s)));
+      runs = specs.map((spec, i) => this.go(slots[i], boxes[i], spec));
     } catch (e) {
       this.pool.release(...slots);
       throw e;
@@ -138,38 +133,42 @@ export class Sandbox {
     return p;
   }
 
-  /** Clones the slot's next sandbox, up to gavel-init waiting for its go message. */
-  private async prepare(slot: Slot): Promise<Warm> {
+  /** Clones a sandbox for the slot, up to gavel-init waiting for its first go message. */
+  private async prepare(slot: Slot): Promise<Box> {
     const { plan, buf } = this.slotPlan(slot);
     const token = nextToken++;
-    const exit = exitWatcher().wait(token, false);
     const r = await spawnPlan(buf, token);
     if ('failure' in r) {
       const f = r.failure;
       throw new Error(`sandbox setup failed at ${f.opIndex >= 0 ? plan.describe(f.opIndex) : 'clone'}: ${errnoName(f.errno)}`);
     }
-    return { token, control: r.control, exit };
+    return new Box(token, r.control);
   }
 
-  /** The slot's waiting sandbox, or a fresh one if it died while waiting. */
-  private async takeWarm(slot: Slot): Promise<Warm> {
-    let w = this.warm.get(slot);
-    this.warm.delete(slot);
+  /** The slot's live sandbox, or a fresh one if it died while waiting. */
+  private async takeBox(slot: Slot): Promise<Box> {
     for (let attempt = 0; ; attempt++) {
-      const warm = await (w ?? this.prepare(slot));
-      const dead = await Promise.race([warm.exit.then(() => true), Promise.resolve(false)]);
-      if (!dead) return warm;
-      closeSync(warm.control);
-      if (attempt > 0) throw new Error('sandbox init exits before its go message');
-      w = undefined;
+      let p = this.boxes.get(slot);
+      if (!p) this.boxes.set(slot, (p = this.prepare(slot)));
+      try {
+        const box = await p;
+        if (!box.dead) return box;
+        if (attempt > 0) throw new Error('sandbox init exits before its go message');
+      } catch (e) {
+        if (attempt > 0) throw e;
+      }
+      this.boxes.delete(slot);
     }
   }
 
-  private afterRun(slot: Slot): void {
+  /** A box that ended a run badly is spent: kill it and start making the next one. */
+  private replaceBox(slot: Slot, box: Box): void {
+    box.kill();
+    box.closeControl();
     if (this.closing) return;
     const next = this.prepare(slot);
     next.catch(() => {}); // reported to the run that takes it
-    this.warm.set(slot, next);
+    this.boxes.set(slot, next);
   }
 
   private openStream(s: StreamSpec | undefined, write: boolean): { fd: number; owned: boolean } {
@@ -200,16 +199,16 @@ export class Sandbox {
   }
 
   private async runIn(slot: Slot, spec: RunSpec): Promise<RunResult> {
-    const warm = await this.takeWarm(slot).catch((e: Error) => e);
-    if (warm instanceof Error) {
-      this.afterRun(slot);
-      return seResult(warm.message);
+    const box = await this.takeBox(slot).catch((e: Error) => e);
+    if (box instanceof Error) {
+      this.boxes.delete(slot);
+      return seResult(box.message);
     }
-    return this.go(slot, warm, spec);
+    return this.go(slot, box, spec);
   }
 
-  /** Starts `spec` in the waiting sandbox `warm` and watches it to its end. */
-  private go(slot: Slot, warm: Warm, spec: RunSpec): Promise<RunResult> {
+  /** Starts `spec` in the slot's live sandbox and watches it to its end. */
+  private go(slot: Slot, box: Box, spec: RunSpec): Promise<RunResult> {
     const L = spec.limits;
     const streams: { fd: number; owned: boolean }[] = [];
     const trees: number[] = [];
@@ -223,30 +222,23 @@ export class Sandbox {
       for (const m of mounts) trees.push(cloneTree(m.source, m.attr));
       const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
       slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
-      exitWatcher().ref(warm.token);
       startedAt = process.hrtime.bigint();
-      sendGo(warm.control, msg.build(), msg.fds);
+      sendGo(box.control, msg.build(), msg.fds);
     } catch (e) {
       for (const s of streams) if (s.owned) closeSync(s.fd);
-      killSandbox(warm.token, SIGKILL);
-      closeSync(warm.control);
-      // The slot's sandbox is spent either way; make the next one.
-      return warm.exit.then(() => {
-        this.afterRun(slot);
-        throw e;
-      });
+      this.replaceBox(slot, box);
+      return Promise.reject(e);
     } finally {
       for (const fd of trees) closeSync(fd);
     }
-    closeSync(warm.control);
-    // The sandbox has its own copies of stdin now; the outputs stay open to measure them.
+    // The sandbox has its own copy of stdin now; the outputs stay open to measure them.
     if (streams[0].owned) closeSync(streams[0].fd);
-    return this.watch(slot, warm, spec, streams, startedAt);
+    return this.watch(slot, box, spec, streams, startedAt);
   }
 
-  private async watch(slot: Slot, warm: Warm, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
+  private async watch(slot: Slot, box: Box, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
     const L = spec.limits;
-    const kill = () => killSandbox(warm.token, SIGKILL);
+    const kill = () => box.kill();
     const monitor = new Monitor({
       cgroup: slot.cgroup, timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, parallelism: slot.parallelism,
       startedAt, kill, telemetryMs: spec.telemetryMs, onTelemetry: spec.onTelemetry,
@@ -260,27 +252,27 @@ export class Sandbox {
     if (spec.signal?.aborted) onAbort();
     let rec: ExitRecord;
     try {
-      rec = await warm.exit;
+      rec = await box.next();
     } finally {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
-    const wallTimeMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+    const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
     for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
-    // init reports before it exits; whatever the program left running dies with init's
-    // pid namespace. Killing init now makes that immediate rather than eventual.
-    killSandbox(warm.token, SIGKILL);
-    this.afterRun(slot);
+    const reusable = rec.kind === 'run' && !rec.goFailure && !monitor.reason && !cancelled && !box.dead;
+    if (!reusable) this.replaceBox(slot, box);
 
     // Without cgroups (the unlimited development mode) CPU time comes from rusage.
-    const cpuUs = Number.isFinite(stats.cpuTimeUs) ? stats.cpuTimeUs : (rec.program ? rec.program.utimeUs + rec.program.stimeUs : 0);
+    const cpuUs = Number.isFinite(stats.cpuTimeUs) ? stats.cpuTimeUs : (rec.program?.cpuUs ?? 0);
     const base = {
       cpuTimeMs: round(cpuUs / 1000),
-      wallTimeMs: round(wallTimeMs),
+      // init times the program itself, from fork to reaping it; Node's clock also counts
+      // the messages to and from the sandbox.
+      wallTimeMs: round(rec.program ? rec.program.wallUs / 1000 : nodeWallMs),
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
@@ -290,7 +282,8 @@ export class Sandbox {
       return { ...base, status: 'SE', exitCode: null, signal: null, error: `sandbox setup failed ${rec.goFailure.step}: ${errnoName(rec.goFailure.errno)}` };
     }
     if (rec.execErrno !== undefined) {
-      return { ...base, status: 'SE', exitCode: null, signal: null, error: `cannot execute ${spec.argv[0]}: ${errnoName(rec.execErrno)}` };
+      const what = rec.execStep ? `${rec.execStep} for ${spec.argv[0]}` : `cannot execute ${spec.argv[0]}`;
+      return { ...base, status: 'SE', exitCode: null, signal: null, error: `${what}: ${errnoName(rec.execErrno)}` };
     }
     return { ...base, ...classify(rec, monitor.reason, stats.oomKills, base, L) };
   }
@@ -299,15 +292,9 @@ export class Sandbox {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.running]);
-    const waiting = [...this.warm.values()];
-    this.warm.clear();
-    await Promise.allSettled(waiting.map(async (p) => {
-      const w = await p;
-      exitWatcher().ref(w.token); // keep Node alive until the exit is seen
-      closeSync(w.control); // init sees EOF and exits
-      killSandbox(w.token, SIGKILL);
-      await w.exit;
-    }));
+    const boxes = [...this.boxes.values()];
+    this.boxes.clear();
+    await Promise.allSettled(boxes.map(async (p) => (await p).dispose()));
     this.pool.close();
     closeSync(this.initFd);
     closeSync(this.devNull);
