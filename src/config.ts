@@ -14,6 +14,7 @@ binary here, like the rest of the project). Booleans accept `1/0`, `true/false`,
 | `GAVEL_INSTANCE` | `gavel` | Name of the sandbox pool: its cgroups and run dir (/run/<name>) are named after it. Give each service on one host its own. |
 | `GAVEL_UID_BASE` | judge's default (60000) | First uid/gid of sandboxed programs (slot i runs as base + i); keep ranges of instances apart. |
 | `GAVEL_LANGUAGES` | *(none)* | JSON file of language definitions that add to or replace the built-in ones. |
+| `GAVEL_ALLOW_UNLIMITED` | `false` | Development only: where cgroups cannot be managed, run anyway without memory and process limits (CPU time only to whole seconds) instead of refusing to start. |
 | `GAVEL_QUEUE_MAX` | `1000` | Submissions accepted but not finished (queued + running); beyond it `POST /v1/submissions` answers 429. |
 | `GAVEL_RUN_QUEUE_MAX` | `100` | `/v1/run` calls waiting for a slot; beyond it 429. |
 | `GAVEL_BODY_LIMIT` | `64MiB` | Largest request body; larger ones get 413. |
@@ -53,6 +54,7 @@ export const Config = Type.Object({
   instance: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
   uidBase: Type.Optional(Type.Integer({ minimum: 1000, maximum: 4_000_000_000 })),
   languagesFile: Type.Optional(Type.String({ minLength: 1 })),
+  allowUnlimited: Type.Boolean(),
   queueMax: Type.Integer({ minimum: 1 }),
   runQueueMax: Type.Integer({ minimum: 0 }),
   bodyLimit: Type.Integer({ minimum: 1024 }),
@@ -88,6 +90,7 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_INSTANCE', key: 'instance', kind: 'string', def: 'gavel' },
   { env: 'GAVEL_UID_BASE', key: 'uidBase', kind: 'int' },
   { env: 'GAVEL_LANGUAGES', key: 'languagesFile', kind: 'path' },
+  { env: 'GAVEL_ALLOW_UNLIMITED', key: 'allowUnlimited', kind: 'bool', def: 'false' },
   { env: 'GAVEL_QUEUE_MAX', key: 'queueMax', kind: 'int', def: '1000' },
   { env: 'GAVEL_RUN_QUEUE_MAX', key: 'runQueueMax', kind: 'int', def: '100' },
   { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },

@@ -57,6 +57,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const { createJudge } = await import('./judge/index.js');
       judge = await createJudge({
         poolSize: config.poolSize, name: config.instance, uidBase: config.uidBase, languagesFile: config.languagesFile,
+        allowUnlimited: config.allowUnlimited,
         logger: logger.child({ component: 'judge' }),
       });
     }
@@ -111,7 +112,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
   const pool = judge.pool();
-  logger.info({ url, poolSize: pool.size, queued: queue.depth, languages: judge.languages().map((l) => l.id) }, 'gavel listening');
+  logger.info({
+    url, poolSize: pool.size, queued: queue.depth, languages: judge.languages().map((l) => l.id), sandbox: judge.describe?.(),
+  }, 'gavel listening');
 
   let stopping: Promise<void> | undefined;
   const server = app;

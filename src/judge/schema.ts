@@ -151,5 +151,7 @@ export interface Judge {
   judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal): Promise<JudgeResult>;
   run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse>;
   pool(): { size: number; busy: number };
+  /** One line on the sandbox: cgroup version, controllers and features found. */
+  describe?(): string;
   close(): Promise<void>;
 }

@@ -287,25 +287,21 @@ export class SubmissionQueue {
     // "compiling" covers preparing the sandbox for interpreted languages too.
     this.setStatus(job, 'compiling', startedAt);
     log.info({ language: job.language }, 'judging');
-    let outcome: Outcome;
+    let result: JudgeResult | undefined;
+    let failure: unknown;
     try {
       const sub = await this.o.store.request(job.id);
       if (!sub) throw new Error('the submission vanished from the store');
-      const result = await this.o.judge.judge(sub, (e) => this.onEvent(job, e, log), job.controller.signal);
-      outcome = job.cancelled ? this.cancelledOutcome(job) : result;
+      result = await this.o.judge.judge(sub, (e) => this.onEvent(job, e, log), job.controller.signal);
     } catch (err) {
-      if (job.interrupted) {
-        log.warn('judging interrupted by shutdown; the submission stays queued in the store');
-        this.drop(job);
-        return;
-      }
-      outcome = job.cancelled ? this.cancelledOutcome(job) : this.failedOutcome(job, err, log);
+      failure = err;
     }
     if (job.interrupted) {
       log.warn('judging interrupted by shutdown; the submission stays queued in the store');
       this.drop(job);
       return;
     }
+    const outcome: Outcome = job.cancelled ? this.cancelledOutcome(job) : result ?? this.failedOutcome(job, failure, log);
     this.avgJobMs = 0.8 * this.avgJobMs + 0.2 * (Date.now() - startedAt);
     await this.complete(job, outcome, log);
   }

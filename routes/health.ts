@@ -1,0 +1,52 @@
+// Liveness (the process answers) and readiness (it can take work: store and pool usable, not
+// shutting down). Load balancers should route on /readyz.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppDeps } from '../src/app.js';
+import { errorResponse, errors } from './errors.js';
+
+const Ready = Type.Object({
+  status: Type.Literal('ready'),
+  pool: Type.Object({ size: Type.Integer(), busy: Type.Integer() }),
+  queue: Type.Object({ depth: Type.Integer(), inFlight: Type.Integer() }),
+}, { description: 'Ready to take work' });
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const { store, judge, queue } = deps;
+  // Whether a token is needed here depends on GAVEL_AUTH_HEALTH; the document says "optional".
+  const security: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }];
+
+  app.get('/healthz', {
+    schema: {
+      summary: 'Liveness', operationId: 'healthz', tags: ['health'], security,
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is alive' }), 401: errors[401] },
+    },
+  }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: the store and sandbox pool work and the service is not shutting down',
+      operationId: 'readyz', tags: ['health'], security,
+      response: { 200: Ready, 401: errors[401], 503: errorResponse('Not ready: the store or the sandbox pool is unusable, or the service is shutting down') },
+    },
+  }, async (req, reply) => {
+    const problems: string[] = [];
+    try {
+      await store.check();
+    } catch (err) {
+      problems.push(`store: ${(err as Error).message}`);
+    }
+    let pool = { size: 0, busy: 0 };
+    try {
+      pool = judge.pool();
+      if (pool.size < 1) problems.push('sandbox pool has no slots');
+    } catch (err) {
+      problems.push(`sandbox pool: ${(err as Error).message}`);
+    }
+    if (queue.isDraining) problems.push('shutting down');
+    if (problems.length) {
+      return reply.code(503).send({ error: 'not_ready', message: problems.join('; ') });
+    }
+    return { status: 'ready' as const, pool, queue: { depth: queue.depth, inFlight: queue.inFlight } };
+  });
+};

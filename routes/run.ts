@@ -1,0 +1,36 @@
+// POST /v1/run: one synchronous sandboxed run, sharing the sandbox slots with judging.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { RunRequest, RunResponse } from '../src/judge/schema.js';
+import type { AppDeps } from '../src/app.js';
+import { commonErrors } from './errors.js';
+import { checkRun } from './checks.js';
+
+export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const { judge, queue, metrics, config } = deps;
+
+  app.post('/v1/run', {
+    schema: {
+      summary: 'Run one program synchronously',
+      description: 'Runs a command (cmd) or a program (language + source) once in the sandbox and answers when it ends. '
+        + 'Waits for a free sandbox slot first (these runs go ahead of queued submissions); 429 when too many already wait.',
+      operationId: 'run', tags: ['run'], security: [{ bearerAuth: [] }],
+      body: RunRequest,
+      response: { 200: Type.Unsafe<RunResponse>({ ...RunResponse, description: 'The run\'s outcome' }), ...commonErrors },
+    },
+  }, async (req, reply) => {
+    checkRun(req.body, judge, config);
+    // A client that hangs up no longer needs the run: free the slot.
+    const gone = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) gone.abort(new Error('the client closed the connection'));
+    });
+    const result = await queue.run((signal) => judge.run(req.body, signal), gone.signal);
+    metrics.runs.inc({ status: result.status });
+    if (result.status === 'SE') {
+      metrics.sandboxErrors.inc({ kind: 'run' });
+      req.log.error({ error: result.error }, 'sandbox error in /v1/run');
+    }
+    return result;
+  });
+};
