@@ -1,42 +1,5 @@
-/*
-## Configuration
-
-Every setting comes from an environment variable; all have defaults, so `node dist/src/server.js`
-starts with none set. Sizes accept a plain byte count or a suffix (`64MiB`, `512k`, `1G`; k/M/G are
-binary here, like the rest of the project). Booleans accept `1/0`, `true/false`, `yes/no`, `on/off`.
-
-| Variable | Default | Meaning |
-|---|---|---|
-| `PORT` | `8080` | TCP port to listen on (`0` picks a free one; the chosen URL is logged). |
-| `HOST` | `127.0.0.1` | Address to bind; use `0.0.0.0` to serve other hosts. |
-| `GAVEL_DATA_DIR` | `./data` (relative to the working directory) | Holds `gavel.db` (SQLite, WAL) and whatever the judge keeps there. Created if missing. |
-| `GAVEL_POOL_SIZE` | CPU count (judge's default) | Sandbox slots; also how many submissions (and `/v1/run` calls) run at once. |
-| `GAVEL_INSTANCE` | `gavel` | Name of the sandbox pool: its cgroups and run dir (/run/<name>) are named after it. Give each service on one host its own. |
-| `GAVEL_UID_BASE` | judge's default (60000) | First uid/gid of sandboxed programs (slot i runs as base + i); keep ranges of instances apart. |
-| `GAVEL_LANGUAGES` | *(none)* | JSON file of language definitions that add to or replace the built-in ones. |
-| `GAVEL_ALLOW_UNLIMITED` | `false` | Development only: where cgroups cannot be managed, run anyway without memory and process limits (CPU time only to whole seconds) instead of refusing to start. |
-| `GAVEL_QUEUE_MAX` | `1000` | Submissions accepted but not finished (queued + running); beyond it `POST /v1/submissions` answers 429. |
-| `GAVEL_RUN_QUEUE_MAX` | `100` | `/v1/run` calls waiting for a slot; beyond it 429. |
-| `GAVEL_BODY_LIMIT` | `64MiB` | Largest request body; larger ones get 413. |
-| `GAVEL_MAX_TESTS` | `1000` | Tests per submission (400 beyond). |
-| `GAVEL_MAX_TESTS_BYTES` | `32MiB` | Sum of `input` + `expected` over all tests of a submission (413 beyond). |
-| `GAVEL_MAX_SOURCE_BYTES` | `4MiB` | Sum of source / file contents of the program, checker and interactor (413 beyond). |
-| `GAVEL_TOKENS` | *(empty: auth off)* | Comma-separated bearer tokens; when set, every `/v1` route needs `Authorization: Bearer <token>`. |
-| `GAVEL_AUTH_METRICS` | `false` | Whether `/metrics` needs a token too (only when `GAVEL_TOKENS` is set). |
-| `GAVEL_AUTH_HEALTH` | `false` | Whether `/healthz` and `/readyz` need a token too. |
-| `GAVEL_WEBHOOK_SECRET` | *(empty)* | HMAC-SHA256 key for `X-Gavel-Signature`; when empty callbacks are sent unsigned (a warning is logged). |
-| `GAVEL_WEBHOOK_ATTEMPTS` | `5` | Delivery attempts per callback (first try included). |
-| `GAVEL_WEBHOOK_BACKOFF_MS` | `1000` | Delay before the 2nd attempt; doubles each time (±20 % jitter, capped at 5 min). |
-| `GAVEL_WEBHOOK_TIMEOUT_MS` | `10000` | Timeout of one delivery attempt. |
-| `GAVEL_RETENTION_HOURS` | `168` | Finished submissions (and their events) older than this are deleted; `0` keeps them forever. |
-| `GAVEL_RETENTION_CHECK_MS` | `600000` | How often the retention sweep runs. |
-| `GAVEL_HEARTBEAT_MS` | `15000` | Interval of `: ping` comments on open event streams. |
-| `GAVEL_SSE_RETRY_MS` | `2000` | Reconnect delay suggested to SSE clients (`retry:` field). |
-| `GAVEL_TELEMETRY_HZ` | `4` | Most `telemetry` events per second per submission. |
-| `GAVEL_SHUTDOWN_MS` | `30000` | On SIGTERM/SIGINT, how long running work may finish before it is aborted (and re-queued at next start). |
-| `GAVEL_SQLITE_SYNC` | `FULL` | SQLite `synchronous` pragma: `FULL` survives power loss, `NORMAL` only process crashes. |
-| `LOG_LEVEL` | `info` | pino level: fatal, error, warn, info, debug, trace, silent. |
-*/
+// Configuration from environment variables, validated with TypeBox. Every variable, its
+// default and meaning is listed in README.md (## Configuration); keep the two in step.
 import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
