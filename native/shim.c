@@ -68,9 +68,6 @@ enum gv_opcode {
   GV_OP_SETNS = 2,      /* a=fd b=nstype */
   GV_OP_UNSHARE = 3,    /* a=flags */
   GV_OP_MOUNT = 4,      /* a=src b=target c=fstype d=flags e=data (strings may be 0 = NULL) */
-  GV_OP_MKDIR = 5,      /* a=path b=mode */
-  GV_OP_TOUCH = 6,      /* a=path b=mode: create an empty file (a bind-mount target) */
-  GV_OP_SYMLINK = 7,    /* a=target b=linkpath */
   GV_OP_PIVOT = 8,      /* a=new root dir: pivot_root there and detach the old root */
   GV_OP_CHDIR = 9,      /* a=path */
   GV_OP_DUP2 = 12,      /* a=oldfd (GV_FD_STATUS / GV_FD_CONTROL placeholders) b=newfd */
@@ -195,17 +192,6 @@ static int run_op(struct gv_plan *p, const struct gv_op *op) {
     case GV_OP_MOUNT:
       return (int)sc(SYS_mount, (long)plan_str(p, op->a), (long)plan_str(p, op->b), (long)plan_str(p, op->c),
                      op->d, (long)plan_str(p, op->e));
-    case GV_OP_MKDIR:
-      if (sc(SYS_mkdirat, AT_FDCWD, (long)plan_str(p, op->a), op->b, 0, 0) < 0 && errno != EEXIST) return -1;
-      return 0;
-    case GV_OP_TOUCH: {
-      long fd = sc(SYS_openat, AT_FDCWD, (long)plan_str(p, op->a), O_CREAT | O_WRONLY | O_CLOEXEC, op->b, 0);
-      if (fd < 0) return -1;
-      sc(SYS_close, fd, 0, 0, 0, 0);
-      return 0;
-    }
-    case GV_OP_SYMLINK:
-      return (int)sc(SYS_symlinkat, (long)plan_str(p, op->a), AT_FDCWD, (long)plan_str(p, op->b), 0, 0);
     case GV_OP_PIVOT:
       return pivot_into(plan_str(p, op->a));
     case GV_OP_CHDIR:

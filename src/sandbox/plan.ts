@@ -6,8 +6,7 @@ const HEADER_SIZE = 56;
 const OP_SIZE = 48;
 
 export const Op = {
-  WRITE_FD: 1, SETNS: 2, UNSHARE: 3, MOUNT: 4, MKDIR: 5, TOUCH: 6, SYMLINK: 7, PIVOT: 8,
-  CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19, OPEN_NS: 20, EXIT: 21,
+  WRITE_FD: 1, SETNS: 2, UNSHARE: 3, MOUNT: 4, PIVOT: 8, CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19, OPEN_NS: 20, EXIT: 21,
 } as const;
 export const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]),
@@ -95,12 +94,4 @@ export class PlanBuilder {
     Buffer.concat(blobs).copy(buf, poolStart);
     return buf;
   }
-}
-
-/** NUL-separated strings as one blob, for argv/envp of the EXEC op. */
-export function stringList(items: string[]): Buffer {
-  for (const s of items) {
-    if (s.includes('\0')) throw new Error(`argument or environment entry contains a NUL byte: ${JSON.stringify(s.slice(0, 40))}`);
-  }
-  return Buffer.from(items.map((s) => s + '\0').join(''));
 }
