@@ -537,6 +537,16 @@ static long do_clone(struct gv_plan *p, int *pidfd) {
   return clone(child_main, g_stack + GV_STACK_SIZE, (int)flags | SIGCHLD, p, pidfd);
 }
 
+/* Gets rid of a child we cannot hand over: kill (it may be dead already), reap, close. */
+static void abandon(int pidfd, int statusfd, int controlfd) {
+  siginfo_t si;
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
+  close(pidfd);
+  close(statusfd);
+  close(controlfd);
+}
+
 /*
  * Clones a sandbox that runs `plan`. On success returns the pid and registers the child
  * with the reaper under `token`. On failure returns -1 and fills err[0] = failed op
@@ -593,11 +603,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     err[0] = p->fail_op;
     err[1] = p->fail_errno;
     err[2] = (n == sizeof r && r.magic == GV_REC_FAIL) ? r.op_code : 0;
-    siginfo_t si;
-    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
-    close(pidfd);
-    close(sfd[0]);
-    close(cfd[0]);
+    abandon(pidfd, sfd[0], cfd[0]);
     return -1;
   }
 
@@ -611,12 +617,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
   }
   if (idx < 0) {
     pthread_mutex_unlock(&g_mu);
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-    siginfo_t si;
-    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
-    close(pidfd);
-    close(sfd[0]);
-    close(cfd[0]);
+    abandon(pidfd, sfd[0], cfd[0]);
     err[1] = EAGAIN;
     return -1;
   }
@@ -632,17 +633,12 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
   struct epoll_event evs = {.events = EPOLLIN, .data.u32 = (uint32_t)idx | GV_EV_STATUS};
   if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0 || epoll_ctl(g_epfd, EPOLL_CTL_ADD, sfd[0], &evs) < 0) {
-    epoll_ctl(g_epfd, EPOLL_CTL_DEL, pidfd, NULL);
     int e = errno;
+    epoll_ctl(g_epfd, EPOLL_CTL_DEL, pidfd, NULL);
     g_tab[idx].used = 0;
     if (mntfd >= 0) close(mntfd);
     pthread_mutex_unlock(&g_mu);
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-    siginfo_t si;
-    syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
-    close(pidfd);
-    close(sfd[0]);
-    close(cfd[0]);
+    abandon(pidfd, sfd[0], cfd[0]);
     err[1] = e;
     return -1;
   }
