@@ -25,7 +25,19 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) gone.abort(new Error('the client closed the connection'));
     });
-    const result = await queue.run((signal) => judge.run(req.body, signal), gone.signal);
+    let result: RunResponse;
+    try {
+      result = await queue.run((signal) => judge.run(req.body, signal), gone.signal);
+    } catch (e) {
+      if (!gone.signal.aborted) throw e;
+      result = { status: 'SE', error: 'cancelled', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '' };
+    }
+    if (gone.signal.aborted) {
+      // Nobody is there to answer; not an error of ours either.
+      req.log.info('client closed the connection; its run was cancelled');
+      reply.raw.destroy();
+      return reply;
+    }
     metrics.runs.inc({ status: result.status });
     if (result.status === 'SE') {
       metrics.sandboxErrors.inc({ kind: 'run' });

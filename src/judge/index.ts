@@ -1,6 +1,6 @@
 // The judge as the HTTP layer and the CLI see it: languages, limits and caps, judging a
 // submission, and single low-level runs (POST /v1/run).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
@@ -67,7 +67,6 @@ class JudgeService implements Judge {
       }
       if (req.files) {
         if (built) throw new InputError('"files" can only be used with "cmd"');
-        const { mkdirSync } = await import('node:fs');
         mkdirSync(workDir);
         for (const [name, content] of Object.entries(req.files)) {
           const rel = safeRelative(name);
@@ -75,11 +74,10 @@ class JudgeService implements Judge {
           writeFileSync(join(workDir, rel), content);
         }
       } else if (!built) {
-        const { mkdirSync } = await import('node:fs');
         mkdirSync(workDir);
       }
       const stdin = join(root, 'stdin');
-      writeFileSync(stdin, req.stdin ?? '');
+      if (req.stdin) writeFileSync(stdin, req.stdin);
       const out = join(root, 'stdout');
       const err = join(root, 'stderr');
       const lang = built?.lang;
@@ -90,7 +88,8 @@ class JudgeService implements Judge {
           memoryBytes: L.memoryBytes + (lang?.extraMemoryBytes ?? 0),
           processes: L.processes + (lang?.extraProcesses ?? 0),
         },
-        stdin: { kind: 'file', path: stdin }, stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: err }, signal,
+        stdin: req.stdin ? { kind: 'file', path: stdin } : { kind: 'null' },
+        stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: err }, signal,
       });
       return {
         status: r.status, ...(r.limit ? { limit: r.limit } : {}), exitCode: r.exitCode, signal: r.signal,

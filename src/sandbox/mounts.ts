@@ -13,10 +13,11 @@ import { CLONE, MS, Op, type PlanBuilder } from './plan.js';
 /** System trees; on merged-/usr hosts all but /usr are symlinks and stay symlinks. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
 
-/** /etc entries programs and runtimes read at start (loader cache, JVM and Python config). */
+/** /etc entries programs and runtimes read at start (loader cache, JVM and Python config).
+ *  Not /etc/ssl: without a network there is no TLS to verify. */
 const ETC_ENTRIES = [
   'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'nsswitch.conf', 'hosts', 'localtime', 'alternatives',
-  'java-17-openjdk', 'java-21-openjdk', 'ssl', 'python3', 'python3.11',
+  'java-17-openjdk', 'java-21-openjdk', 'python3', 'python3.11',
 ];
 
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom'];
