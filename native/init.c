@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -178,6 +179,7 @@ struct run {
   const char *cwd;
   struct rlimit limits[16];
   int resources[16], nlimits;
+  int tmp_resized;
 };
 
 /* Targets of this run's mounts, detached again when it ends. */
@@ -230,6 +232,7 @@ static void parse(uint8_t *msg, uint32_t len, int *fds, int nfds, struct run *r)
       }
       case I_TMP:
         if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, p) < 0) fail(S_TMP);
+        r->tmp_resized = 1;
         break;
       case I_FILTER:
         r->prog.len = (unsigned short)(plen / sizeof(struct sock_filter));
@@ -276,18 +279,36 @@ static void start_program(const struct run *r, const int *fds) {
   _exit(127);
 }
 
-/* After a run: nothing of it may be left for the next one. */
-static void clean_up(void) {
+/* After a run, before it is reported: no process of it may go on running (or using
+ * memory) into the next run's accounting. */
+static void end_processes(void) {
   /* kill(-1) from a namespace's init reaches every other process in the namespace. */
   kill(-1, SIGKILL);
   while (wait4(-1, NULL, __WALL, NULL) > 0 || errno == EINTR) {
   }
+}
+
+/* /tmp must start the next run empty and at the default size. Its pages are charged to
+ * the slot's memory cgroup, so this too happens before the report. Most runs leave it
+ * untouched, and a fresh tmpfs costs an RCU grace period: skip it then. */
+static void reset_tmp(int resized) {
+  struct statfs st;
+  int empty = statfs("/tmp", &st) == 0 && st.f_files - st.f_ffree <= 1 && st.f_blocks == st.f_bfree;
+  if (!empty) {
+    fresh_tmp(DEFAULT_TMP);
+  } else if (resized && mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, DEFAULT_TMP) < 0) {
+    fail(S_TMP);
+  }
+}
+
+/* The run's mounts go after the report: detaching waits for an RCU grace period, and the
+ * next go message is only read once this is done. */
+static void detach_mounts(void) {
   for (int i = 0; i < nmounted; i++) {
     if (umount2(mounted[i], MNT_DETACH) < 0) fail(S_CLEANUP);
     free(mounted[i]);
   }
   nmounted = 0;
-  fresh_tmp(DEFAULT_TMP);
 }
 
 int main(int argc, char **argv) {
@@ -339,9 +360,11 @@ int main(int argc, char **argv) {
       /* otherwise an orphan of the program */
     }
     int64_t wall = now_us() - started;
-    clean_up();
+    end_processes();
+    reset_tmp(r.tmp_resized);
     put(REC_EXIT, st,
         (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec,
         wall, ru.ru_maxrss);
+    detach_mounts();
   }
 }
