@@ -1,6 +1,6 @@
 // The judge as the HTTP layer and the CLI see it: languages, limits and caps, judging a
 // submission, and single low-level runs (POST /v1/run).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
@@ -8,6 +8,7 @@ import { detectLanguages } from './languages.js';
 import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
 import { InputError, readCapped, safeRelative } from './workspace.js';
+import { ScratchDirs } from './scratch.js';
 
 export { InputError } from './workspace.js';
 
@@ -28,8 +29,10 @@ export interface JudgeOptions extends SandboxOptions {
 
 class JudgeService implements Judge {
   readonly caps: Required<Limits>;
+  private scratch: ScratchDirs;
   constructor(private sandbox: Sandbox, private ctx: JudgeContext, private judger: Judger) {
     this.caps = ctx.caps;
+    this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
 
   languages() {
@@ -46,60 +49,47 @@ class JudgeService implements Judge {
 
   async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
     if ((req.cmd === undefined) === (req.language === undefined)) throw new InputError('give exactly one of "cmd" or "language" (with "source")');
+    if (req.language !== undefined && req.source === undefined) throw new InputError('"language" needs "source"');
+    if (req.files && req.language !== undefined) throw new InputError('"files" can only be used with "cmd"');
     const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
-    const root = mkdtempSync(join(this.sandbox.pool.runDir, 'work', 'r'));
+    const scratch = this.scratch.take();
     let built: Awaited<ReturnType<Judger['build']>>['built'];
     try {
-      let argv: string[];
-      let workDir: string;
+      let argv = req.cmd ?? [];
       let compile: RunResponse['compile'];
       if (req.language !== undefined) {
-        if (req.source === undefined) throw new InputError('"language" needs "source"');
-        const b = await this.judger.build({ language: req.language, source: req.source }, signal);
+        const b = await this.judger.build({ language: req.language, source: req.source! }, signal);
         compile = b.compile;
         if (!b.built) return { status: 'CE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '', compile };
         built = b.built;
-        workDir = built.ws.box;
         argv = built.argv.map((a) => a.replace('{heapMb}', String(Math.floor(L.memoryBytes / (1 << 20)))));
-      } else {
-        workDir = join(root, 'box');
-        argv = req.cmd!;
       }
-      if (req.files) {
-        if (built) throw new InputError('"files" can only be used with "cmd"');
-        mkdirSync(workDir);
-        for (const [name, content] of Object.entries(req.files)) {
-          const rel = safeRelative(name);
-          mkdirSync(join(workDir, rel, '..'), { recursive: true });
-          writeFileSync(join(workDir, rel), content);
-        }
-      } else if (!built) {
-        mkdirSync(workDir);
+      for (const [name, content] of Object.entries(req.files ?? {})) {
+        const rel = safeRelative(name);
+        mkdirSync(join(scratch.box, rel, '..'), { recursive: true });
+        writeFileSync(join(scratch.box, rel), content);
       }
-      const stdin = join(root, 'stdin');
-      if (req.stdin) writeFileSync(stdin, req.stdin);
-      const out = join(root, 'stdout');
-      const err = join(root, 'stderr');
+      if (req.stdin) writeFileSync(scratch.stdin, req.stdin);
       const lang = built?.lang;
       const r = await this.sandbox.run({
-        argv, workDir, sealedWorkDir: !!built, env: lang?.env, readOnlyPaths: lang?.readOnlyPaths,
+        argv, workDir: built ? built.ws.box : scratch.box, sealedWorkDir: !!built, env: lang?.env, readOnlyPaths: lang?.readOnlyPaths,
         limits: {
           ...L,
           memoryBytes: L.memoryBytes + (lang?.extraMemoryBytes ?? 0),
           processes: L.processes + (lang?.extraProcesses ?? 0),
         },
-        stdin: req.stdin ? { kind: 'file', path: stdin } : { kind: 'null' },
-        stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: err }, signal,
+        stdin: req.stdin ? { kind: 'file', path: scratch.stdin } : { kind: 'null' },
+        stdout: { kind: 'file', path: scratch.stdout }, stderr: { kind: 'file', path: scratch.stderr }, signal,
       });
       return {
         status: r.status, ...(r.limit ? { limit: r.limit } : {}), exitCode: r.exitCode, signal: r.signal,
         cpuTimeMs: r.cpuTimeMs, wallTimeMs: r.wallTimeMs, memoryBytes: r.memoryBytes,
-        stdout: readCapped(out, this.ctx.previewBytes), stderr: readCapped(err, this.ctx.previewBytes),
+        stdout: readCapped(scratch.stdout, this.ctx.previewBytes), stderr: readCapped(scratch.stderr, this.ctx.previewBytes),
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {
       if (built) this.judger.discard(built.ws);
-      rmSync(root, { recursive: true, force: true });
+      this.scratch.give(scratch);
     }
   }
 
@@ -113,6 +103,7 @@ class JudgeService implements Judge {
 
   async close() {
     await this.sandbox.close();
+    this.scratch.clear();
   }
 }
 
