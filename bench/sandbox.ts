@@ -127,7 +127,12 @@ function bwrapContenders(programs: Record<string, string>): Contender[] {
   if (!onPath('bwrap')) return [];
   const out: Contender[] = [];
   for (const [program, path] of Object.entries(programs)) {
-    const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', '--', path];
+    // The same view as ours: /usr read-only with merged-/usr symlinks, the program's
+    // directory read-only, its own /dev, /proc and /tmp, and every namespace unshared.
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    const args = ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
+      '--symlink', 'usr/bin', '/bin', '--ro-bind', dir, '/prog', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp',
+      '--unshare-all', '--die-with-parent', '--', path.startsWith(dir) ? `/prog${path.slice(dir.length)}` : path];
     const once = () => mustSucceed(spawnSync('bwrap', args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'bwrap');
     try {
       once();
