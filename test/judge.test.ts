@@ -58,7 +58,8 @@ describe('verdicts', () => {
   });
   test('MLE', async () => {
     const src = '#include <stdlib.h>\n#include <string.h>\nint main(void){for(int i=0;i<64;i++){char*p=malloc(16<<20);memset(p,1,16<<20);}return 0;}';
-    const r = await run({ language: 'c', source: src, tests: [ab[0]], limits: { memoryBytes: 64 << 20 } });
+    // A generous CPU limit: inside the emulated v2 guest touching 64 MiB takes a while.
+    const r = await run({ language: 'c', source: src, tests: [ab[0]], limits: { memoryBytes: 64 << 20, timeMs: 10_000 } });
     assert.equal(r.verdict, 'MLE');
   });
   test('RE by segfault', async () => {

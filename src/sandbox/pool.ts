@@ -2,7 +2,7 @@
 // loopback-only network namespace and a mount point for its root. Slots are reused run
 // after run; only what is cheap to make (pid, mount, ipc, uts, cgroup namespaces) is
 // created fresh for each run.
-import { closeSync, mkdirSync, openSync, rmSync, constants as fsc } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, constants as fsc } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
@@ -47,6 +47,22 @@ export interface Slot {
   parallelism: number;
 }
 
+/**
+ * Empties `dir` (what a crashed predecessor left, or our own at close), then removes it
+ * too if asked — unless it is a mount point (an operator's tmpfs), which must stay.
+ */
+function emptyDir(dir: string, remove = false): void {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });
+  if (remove) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // EBUSY: a mount point; it stays, empty
+    }
+  }
+}
+
 function openBackend(name: string, allowUnlimited: boolean, pin: boolean, mountRoot?: string): CgroupBackend {
   try {
     return openCgroups({ parentName: name, cpuset: pin, mountRoot });
@@ -84,13 +100,15 @@ export class Pool {
     this.cgroups = openBackend(name, opts.allowUnlimited ?? false, pin, opts.cgroupMountRoot);
     // A crashed earlier process may have left cgroups and work dirs behind.
     this.cgroups.cleanupStale();
-    rmSync(this.runDir, { recursive: true, force: true });
+    emptyDir(this.runDir);
     mkdirSync(join(this.runDir, 'work'), { recursive: true, mode: 0o711 });
     try {
       const pinned = pin && this.cgroups.features.cpuset;
       for (let i = 0; i < size; i++) this.slots.push(this.makeSlot(i, uidBase + i, pinned ? String(i % ncpu) : undefined, pinned ? 1 : ncpu));
     } catch (e) {
       this.destroySlots();
+      this.cgroups.destroy();
+      emptyDir(this.runDir, true);
       throw e;
     }
     this.idle = [...this.slots];
@@ -193,6 +211,6 @@ export class Pool {
     this.waiters = [];
     this.destroySlots();
     this.cgroups.destroy();
-    rmSync(this.runDir, { recursive: true, force: true });
+    emptyDir(this.runDir, true);
   }
 }

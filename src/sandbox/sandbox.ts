@@ -50,7 +50,11 @@ export class Sandbox {
       closeSync(this.devNull);
       throw e;
     }
-    for (const slot of this.pool.slots) this.boxes.set(slot, this.prepare(slot));
+    for (const slot of this.pool.slots) {
+      const p = this.prepare(slot);
+      p.catch(() => {}); // a failure is reported to the run that takes this box
+      this.boxes.set(slot, p);
+    }
   }
 
   static open(opts: SandboxOptions = {}): Sandbox {

@@ -37,6 +37,7 @@ export function anchorCgroup(mountRoot: string, procSelfCgroup: string): string 
 export function openV2(opts: V2Options): CgroupBackend {
   const { parentName, mountRoot } = opts;
   const own = anchorCgroup(mountRoot, opts.procSelfCgroup ?? readFileSync('/proc/self/cgroup', 'utf8'));
+  if (!opts.procSelfCgroup) checkAnchor(own);
   const available = readControllers(join(own, 'cgroup.controllers'));
   const missing = REQUIRED.filter((c) => !available.has(c));
   if (missing.length) {
@@ -57,6 +58,30 @@ export function openV2(opts: V2Options): CgroupBackend {
     throw e;
   }
   return new V2Backend(parent, wanted, movedTo);
+}
+
+/**
+ * /proc/self/cgroup is relative to our cgroup namespace, the mount may show another one
+ * (a container with a private cgroup namespace and the host's cgroupfs bound in): then
+ * the path we computed is not where we are, and everything made there would escape the
+ * container's limits. Our pid, or the leaf we moved into, must be there.
+ */
+function checkAnchor(own: string): void {
+  const pid = String(process.pid);
+  const listed = (dir: string) => {
+    try {
+      return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').includes(pid);
+    } catch {
+      return false;
+    }
+  };
+  if (!listed(own) && !listed(join(own, SERVICE_LEAF))) {
+    throw new CgroupError(
+      `cgroup v2: this process (pid ${pid}) is not in ${own}, where /proc/self/cgroup places it: the cgroupfs mounted at ` +
+        'the cgroup root belongs to another cgroup namespace. Mount cgroupfs from inside the container\'s own cgroup ' +
+        'namespace (e.g. docker/podman --privileged, or --cgroupns=host with the host\'s /sys/fs/cgroup)',
+    );
+  }
 }
 
 function readControllers(path: string): Set<string> {
