@@ -28,7 +28,6 @@ const MLE_MARGIN = 0.97;
 
 let nextToken = 1;
 
-
 export class Sandbox {
   readonly pool: Pool;
   private initFd: number;
