@@ -282,8 +282,13 @@ static void start_program(const struct run *r, const int *fds) {
 /* After a run, before it is reported: no process of it may go on running (or using
  * memory) into the next run's accounting. */
 static void end_processes(void) {
-  /* kill(-1) from a namespace's init reaches every other process in the namespace. */
-  kill(-1, SIGKILL);
+  /* kill(-1) from a namespace's init reaches every other process in the namespace. A
+   * fork bomb may fork past one sweep, so sweep until nobody is left to signal (zombies
+   * still count, hence the reaping in between). */
+  while (kill(-1, SIGKILL) == 0) {
+    while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
+    }
+  }
   while (wait4(-1, NULL, __WALL, NULL) > 0 || errno == EINTR) {
   }
 }

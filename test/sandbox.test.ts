@@ -364,3 +364,15 @@ test('a sandbox serves run after run: nothing of one run is left for the next', 
   }
   assert.deepEqual(sandboxProcesses(), [], 'no process of a sandbox uid may outlive its run');
 });
+
+test('a fork bomb left running by a program that exits is swept before the next run', SLOW, async () => {
+  const bomb = await runCaptured(sandbox, ['/bin/sh', '-c', 'b() { b & b & }; (b &); exit 0'], { limits: { processes: 16 } });
+  assert.ok(['OK', 'RE', 'TLE'].includes(bomb.result.status), show(bomb));
+  for (let i = 0; i < SIZE; i++) {
+    const next = await runCaptured(sandbox, ['/bin/sh', '-c', 'echo "procs=$(ls -d /proc/[0-9]* | wc -l)"']);
+    assert.equal(next.result.status, 'OK', show(next));
+    // init, the shell, the command substitution's subshell, ls and wc at most
+    assert.ok(Number(parseKv(next.out).procs) <= 5, next.out);
+  }
+  assert.deepEqual(sandboxProcesses(), [], 'no process of a sandbox uid may outlive its run');
+});
