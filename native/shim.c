@@ -464,20 +464,27 @@ fail:;
   return -err;
 }
 
-/*
- * Runs a plan that prepares something shared and ends in GV_OP_EXIT: a slot's template
- * mount namespace. The child shares our fd table, so the namespace fd it opens stays
- * with us. Returns that fd, or -1 with err[] as for gv_spawn.
- */
-GV_EXPORT int gv_make_template(uint8_t *plan, uint32_t len, int32_t *err) {
+/* The checks both entry points start with; err[] as documented at gv_spawn. */
+static struct gv_plan *check_plan(uint8_t *plan, uint32_t len, int32_t *err) {
   struct gv_plan *p = (struct gv_plan *)plan;
   err[0] = -1;
   err[1] = 0;
   err[2] = 0;
   if (len < sizeof *p || p->magic != GV_PLAN_MAGIC) {
     err[1] = EINVAL;
-    return -1;
+    return NULL;
   }
+  return p;
+}
+
+/*
+ * Runs a plan that prepares something shared and ends in GV_OP_EXIT: a slot's template
+ * mount namespace. The child shares our fd table, so the namespace fd it opens stays
+ * with us. Returns that fd, or -1 with err[] as for gv_spawn.
+ */
+GV_EXPORT int gv_make_template(uint8_t *plan, uint32_t len, int32_t *err) {
+  struct gv_plan *p = check_plan(plan, len, err);
+  if (!p) return -1;
   p->status_fd = -1;
   p->control_fd = -1;
   p->opened_fd = -1;
@@ -553,14 +560,8 @@ static void abandon(int pidfd, int statusfd, int controlfd) {
  * index (-1 when clone itself failed), err[1] = errno, err[2] = op code.
  */
 GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err, int32_t *control) {
-  struct gv_plan *p = (struct gv_plan *)plan;
-  err[0] = -1;
-  err[1] = 0;
-  err[2] = 0;
-  if (len < sizeof *p || p->magic != GV_PLAN_MAGIC) {
-    err[1] = EINVAL;
-    return -1;
-  }
+  struct gv_plan *p = check_plan(plan, len, err);
+  if (!p) return -1;
   int sfd[2], cfd[2];
   if (pipe2(sfd, O_CLOEXEC | O_NONBLOCK) < 0) {
     err[1] = errno;
