@@ -10,6 +10,7 @@ import type { Store } from './store/index.js';
 import type { SubmissionQueue } from './queue/index.js';
 import type { EventHub } from './events/hub.js';
 import type { Metrics } from './metrics.js';
+import { registerJsonParser } from '../routes/json.js';
 import { ErrorBody, registerErrorHandling } from '../routes/errors.js';
 import { SubmissionView } from './view.js';
 import swagger from '@fastify/swagger';
@@ -65,6 +66,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // Only JSON bodies: anything else is a 415, not a string the schema then rejects.
   app.removeContentTypeParser('text/plain');
+  registerJsonParser(app);
 
   registerErrorHandling(app, config.bodyLimit);
 
