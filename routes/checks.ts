@@ -5,7 +5,7 @@ import type { Judge, Limits, Program, RunRequest, Submission } from '../src/judg
 import type { Config } from '../src/config.js';
 import { HttpError } from './errors.js';
 
-export type CheckConfig = Pick<Config, 'maxTests' | 'maxTestsBytes' | 'maxSourceBytes'>;
+export type CheckConfig = Pick<Config, 'maxTests' | 'maxTestsBytes' | 'maxSourceBytes' | 'callbackHosts'>;
 
 function checkLanguage(judge: Judge, language: string, field: string): void {
   const known = judge.languages().map((l) => l.id);
@@ -101,7 +101,24 @@ export function checkSubmission(sub: Submission, judge: Judge, cfg: CheckConfig)
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw new HttpError(400, 'invalid_callback_url', 'callbackUrl must be an absolute http:// or https:// URL');
     }
+    if (cfg.callbackHosts.length && !callbackHostAllowed(url.hostname, cfg.callbackHosts)) {
+      throw new HttpError(400, 'callback_host_not_allowed',
+        `callbackUrl host ${url.hostname} is not among the allowed ones (GAVEL_CALLBACK_HOSTS: ${cfg.callbackHosts.join(', ')})`);
+    }
   }
+}
+
+/**
+ * Whether callbacks may go to `host`: an entry matches itself, and "*.example.com"
+ * matches its subdomains. The service POSTs wherever a client says, so an operator
+ * who cannot trust every client keeps it from reaching internal addresses this way.
+ */
+export function callbackHostAllowed(host: string, allowed: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return allowed.some((a) => {
+    const p = a.toLowerCase();
+    return p.startsWith('*.') ? h.endsWith(p.slice(1)) && h.length > p.length - 1 : h === p;
+  });
 }
 
 export function checkRun(req: RunRequest, judge: Judge, cfg: CheckConfig): void {
