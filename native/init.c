@@ -328,6 +328,10 @@ int main(int argc, char **argv) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   drop_bounding_set();
+  /* If Node dies (even by SIGKILL), so does this sandbox, with everything in it; the
+   * signal comes from the kernel, which a namespace init cannot ignore. A Node that died
+   * before this line leaves us an EOF on the control socket, which ends us too. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   /* Non-dumpable: the program must not be able to read or rewrite our memory. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 

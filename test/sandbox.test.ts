@@ -2,8 +2,9 @@
 // test/fixtures/hostile is compiled here with gcc and run through Sandbox.run with real
 // namespaces, cgroups, rlimits and seccomp. Needs root.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { exitWatcher } from '../src/sandbox/native.js';
@@ -375,4 +376,40 @@ test('a fork bomb left running by a program that exits is swept before the next 
     assert.ok(Number(parseKv(next.out).procs) <= 5, next.out);
   }
   assert.deepEqual(sandboxProcesses(), [], 'no process of a sandbox uid may outlive its run');
+});
+
+test('when Node is killed with SIGKILL mid-run, its sandboxes die with it', SLOW, async () => {
+  const name = `gavel-test-orphan-${process.pid}`;
+  const uid = 64500;
+  const script = `
+    import { Sandbox } from ${JSON.stringify(new URL('../src/sandbox/sandbox.js', import.meta.url).href)};
+    const sb = Sandbox.open({ size: 1, name: ${JSON.stringify(name)}, uidBase: ${uid} });
+    const limits = { timeMs: 600000, wallTimeMs: 600000, memoryBytes: 64 << 20, outputBytes: 1 << 20, processes: 4 };
+    sb.run({ argv: ['/bin/sleep', '1000'], limits, workDir: sb.makeWorkDir() });
+    const poll = setInterval(() => {}, 1000);
+    process.stdout.write('started\\n');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the child exited early (${code})`)));
+    });
+    // The sleep is running in the sandbox under the slot's uid.
+    for (let i = 0; i < 100 && processesWithUid(uid, uid + 1).length === 0; i++) await sleep(50);
+    assert.ok(processesWithUid(uid, uid + 1).length > 0, 'the sandboxed program should be running');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // No restart, no cleanup by anyone: the kernel's parent-death signal alone ends it.
+    for (let i = 0; i < 100 && processesWithUid(uid, uid + 1).length > 0; i++) await sleep(50);
+    assert.deepEqual(processesWithUid(uid, uid + 1), []);
+  } finally {
+    child.kill('SIGKILL');
+    // What a SIGKILLed service leaves (its cgroups and run dir) goes at its next start;
+    // here the test does that part.
+    const { openCgroups } = await import('../src/sandbox/cgroup/index.js');
+    const cg = openCgroups({ parentName: name });
+    cg.cleanupStale();
+    cg.destroy();
+    rmSync(`/run/${name}`, { recursive: true, force: true });
+  }
 });
