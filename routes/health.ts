@@ -29,7 +29,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
       operationId: 'readyz', tags: ['health'], security,
       response: { 200: Ready, 401: errors[401], 503: errorResponse('Not ready: the store or the sandbox pool is unusable, or the service is shutting down') },
     },
-  }, async (req, reply) => {
+  }, async (_req, reply) => {
     const problems: string[] = [];
     try {
       await store.check();

@@ -8,7 +8,7 @@
 import { quote } from './bytes.js';
 import { numberMismatch, parseNumber } from './number.js';
 import { withFiles, type ByteSource } from './source.js';
-import { END, NEED_READ, MAX_TOKEN_BYTES, TOKEN, Tokenizer, TokenTooLongError } from './tokenizer.js';
+import { END, NEED_READ, MAX_TOKEN_BYTES, Tokenizer, TokenTooLongError } from './tokenizer.js';
 import type { CheckOptions, CheckResult } from './types.js';
 
 export const DEFAULT_ABS_ERROR = 1e-6;
