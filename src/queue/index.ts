@@ -383,7 +383,7 @@ export class SubmissionQueue {
       startedAt: job.startedAt, finishedAt, result: outcome, lastSeq: 0, callbackAttempts: 0,
     };
     const view = toView(rec);
-    const { done } = this.o.hub.emit(job.id, 'verdict', view, (ev) => this.o.store.finish(job.id, outcome, finishedAt, ev));
+    const { done } = this.o.hub.emit(job.id, 'verdict', view, async (ev) => { await this.o.store.finish(job.id, outcome, finishedAt, ev); });
     const stored = await done;
     this.jobs.delete(job.id);
     this.o.hub.end(job.id);
