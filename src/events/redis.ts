@@ -11,11 +11,9 @@
 // verdict: by then the whole history is in PostgreSQL.
 import type { Redis } from 'ioredis';
 import type { StoredEvent } from '../store/index.js';
+import { FINAL_EVENT, type EventBus, type Subscriber } from './types.js';
 
-export interface EventSink {
-  send(ev: StoredEvent): void;
-  end(): void;
-}
+export type EventSink = Subscriber;
 
 /** Reads a submission's stored history after a seq, and whether it has finished. */
 export interface EventHistory {
@@ -31,7 +29,7 @@ export interface StreamOptions {
   ttlAfterEndSec?: number;
 }
 
-const FINAL_EVENT = 'verdict';
+const MAX_CURSORS = 10_000;
 
 export const streamKey = (prefix: string, id: string) => `${prefix}ev:${id}`;
 
@@ -65,7 +63,11 @@ export class StreamPublisher {
     } else {
       entry = [Math.max(cur[0], ev.seq), ev.seq > cur[0] ? 1 : cur[1] + 1];
     }
+    // Re-inserted so the map stays in order of use; nodes that publish only a first event (API
+    // nodes accepting submissions) would otherwise keep a cursor per submission forever.
+    this.cursors.delete(id);
     this.cursors.set(id, entry);
+    if (this.cursors.size > MAX_CURSORS) this.cursors.delete(this.cursors.keys().next().value!);
     const key = streamKey(this.opts.prefix, id);
     try {
       const m = this.redis.multi()
@@ -88,6 +90,11 @@ export class StreamPublisher {
   async republish(id: string, events: StoredEvent[]): Promise<void> {
     this.cursors.delete(id);
     for (const ev of events) await this.publish(id, ev, true);
+  }
+
+  /** The last durable seq this node published for `id`, when it is publishing its events. */
+  lastSeq(id: string): number | undefined {
+    return this.cursors.get(id)?.[0];
   }
 
   /** Forgets a submission this node stopped judging (its stream stays for readers). */
@@ -304,5 +311,54 @@ export class StreamReader {
     this.wake?.();
     if (this.blockingClientId !== undefined) await this.command.client('UNBLOCK', this.blockingClientId).catch(() => undefined);
     await this.loopDone?.catch(() => undefined);
+  }
+}
+
+/**
+ * The EventBus of a cluster node: publishes to the submission's stream (worker side, and the
+ * API node that cancels a queued submission) and serves subscriptions from the store plus the
+ * stream (API side). Every node can do both.
+ */
+export class RedisEventBus implements EventBus {
+  private readonly publisher: StreamPublisher;
+  private readonly reader: StreamReader;
+
+  constructor(o: { command: Redis; blocking: Redis; history: EventHistory; options: StreamReaderOptions; onError: (err: Error) => void }) {
+    this.publisher = new StreamPublisher(o.command, o.options, o.onError);
+    this.reader = new StreamReader(o.blocking, o.command, o.history, o.options, o.onError);
+  }
+
+  publish(id: string, ev: StoredEvent): Promise<void> {
+    return this.publisher.publish(id, ev, true);
+  }
+
+  /** Re-publishes stored events a crashed worker may not have published. */
+  republish(id: string, events: StoredEvent[]): Promise<void> {
+    return this.publisher.republish(id, events);
+  }
+
+  transient(id: string, type: string, data: unknown): void {
+    const seq = this.publisher.lastSeq(id);
+    // Only the node recording a submission knows where its stream stands.
+    if (seq === undefined) return;
+    void this.publisher.publish(id, { seq, type, data, at: Date.now() }, false);
+  }
+
+  watched(): boolean {
+    // Watchers may be on any API node; telemetry is capped per stream, so publish it.
+    return true;
+  }
+
+  async subscribe(id: string, afterSeq: number, sub: Subscriber): Promise<() => void> {
+    return this.reader.subscribe(id, afterSeq, sub);
+  }
+
+  /** Streams this node serves now. */
+  get watching(): number {
+    return this.reader.watching;
+  }
+
+  close(): Promise<void> {
+    return this.reader.close();
   }
 }

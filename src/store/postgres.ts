@@ -38,7 +38,8 @@ const MIGRATIONS: string[] = [
     cancel_requested boolean NOT NULL DEFAULT false,
     callback_url text,
     callback_state text,
-    callback_attempts integer NOT NULL DEFAULT 0
+    callback_attempts integer NOT NULL DEFAULT 0,
+    callback_lease_until bigint
   );
   CREATE INDEX submissions_unfinished ON submissions (created_at, ord) WHERE status <> 'finished';
   CREATE INDEX submissions_by_finish ON submissions (finished_at) WHERE finished_at IS NOT NULL;
@@ -109,14 +110,22 @@ export interface PostgresStoreOptions {
   /** How long a request waits for a connection or a query before giving up (503). */
   timeoutMs?: number;
   onError?: (err: Error) => void;
+  /** How long a node may take to deliver a callback before another node retries it. */
+  callbackLeaseMs?: number;
 }
 
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   private closed = false;
+  /** Submission id → the attempt this node's writes for it belong to. */
+  private readonly fences = new Map<string, number>();
+  /** Told when a write of `attempt` was refused because a newer attempt claimed the submission. */
+  onFenced?: (id: string, attempt: number) => void;
+  private readonly callbackLeaseMs: number;
 
   private constructor(opts: PostgresStoreOptions) {
     const timeout = opts.timeoutMs ?? 5000;
+    this.callbackLeaseMs = opts.callbackLeaseMs ?? 15 * 60_000;
     this.pool = new pg.Pool({
       connectionString: opts.url, max: opts.max ?? 16,
       connectionTimeoutMillis: timeout, query_timeout: timeout, idleTimeoutMillis: 30_000,
@@ -218,12 +227,31 @@ export class PostgresStore implements Store {
     return rows.length > 0;
   }
 
-  async setStatus(id: string, status: Exclude<SubmissionStatus, 'finished'>, event: StoredEvent, startedAt?: number): Promise<void> {
-    await this.change(id, undefined, { status, startedAt, events: [event] });
+  /**
+   * From now on this node's writes for `id` are those of `attempt` (the worker judging it here):
+   * refused once another attempt claims the submission. Set by the queue consumer.
+   */
+  fence(id: string, attempt: number): void {
+    this.fences.set(id, attempt);
+  }
+
+  unfence(id: string, attempt: number): void {
+    if (this.fences.get(id) === attempt) this.fences.delete(id);
+  }
+
+  private async fencedChange(id: string, ch: Change): Promise<void> {
+    const attempt = this.fences.get(id);
+    if (await this.change(id, attempt, ch)) return;
+    if (attempt !== undefined) this.onFenced?.(id, attempt);
+    throw new Error(`submission ${id} has finished${attempt !== undefined ? ` or attempt ${attempt} was superseded` : ''}; event not stored`);
+  }
+
+  setStatus(id: string, status: Exclude<SubmissionStatus, 'finished'>, event: StoredEvent, startedAt?: number): Promise<void> {
+    return this.fencedChange(id, { status, startedAt, events: [event] });
   }
 
   async appendEvents(id: string, events: StoredEvent[]): Promise<void> {
-    if (events.length) await this.change(id, undefined, { events });
+    if (events.length) await this.fencedChange(id, { events });
   }
 
   /**
@@ -234,19 +262,22 @@ export class PostgresStore implements Store {
     const { rows } = await this.query<{ id: string }>(`WITH s AS (
         UPDATE submissions SET status = 'finished', result = $3, verdict = $4, finished_at = $5,
           last_seq = GREATEST(last_seq, $6),
-          callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END
+          callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, callback_lease_until = $10
         WHERE id = $1 AND status <> 'finished' AND ($2::integer IS NULL OR attempt = $2) RETURNING id),
       e AS (INSERT INTO events (submission_id, seq, type, data, at) SELECT s.id, $6, $7, $8, $9 FROM s)
       SELECT id FROM s`,
     [id, attempt ?? null, JSON.stringify(result), result.verdict, finishedAt, event.seq, event.type,
-      JSON.stringify(event.data ?? null), event.at]);
+      JSON.stringify(event.data ?? null), event.at, Date.now() + this.callbackLeaseMs]);
     return rows.length > 0;
   }
 
-  async finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<void> {
-    if (!(await this.finishAttempt(id, undefined, result, finishedAt, event))) {
-      throw new Error(`submission ${id} is not in the store or has already finished`);
-    }
+  async finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean> {
+    const attempt = this.fences.get(id);
+    if (await this.finishAttempt(id, attempt, result, finishedAt, event)) return true;
+    const { rows } = await this.query<{ status: string }>('SELECT status FROM submissions WHERE id = $1', [id]);
+    if (!rows[0]) throw new Error(`submission ${id} is not in the store`);
+    if (rows[0].status !== 'finished' && attempt !== undefined) this.onFenced?.(id, attempt);
+    return false;
   }
 
   /**
@@ -257,11 +288,11 @@ export class PostgresStore implements Store {
   async finishQueued(id: string, result: Outcome, finishedAt: number, type: string, data: unknown): Promise<StoredEvent | undefined> {
     const { rows } = await this.query<{ seq: number }>(`WITH s AS (
         UPDATE submissions SET status = 'finished', result = $2, verdict = $3, finished_at = $4, last_seq = last_seq + 1,
-          callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END
+          callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, callback_lease_until = $7
         WHERE id = $1 AND status = 'queued' RETURNING id, last_seq),
       e AS (INSERT INTO events (submission_id, seq, type, data, at) SELECT s.id, s.last_seq, $5, $6, $4 FROM s)
       SELECT last_seq AS seq FROM s`,
-    [id, JSON.stringify(result), result.verdict, finishedAt, type, JSON.stringify(data ?? null)]);
+    [id, JSON.stringify(result), result.verdict, finishedAt, type, JSON.stringify(data ?? null), Date.now() + this.callbackLeaseMs]);
     return rows[0] ? { seq: rows[0].seq, type, data, at: finishedAt } : undefined;
   }
 
@@ -283,6 +314,11 @@ export class PostgresStore implements Store {
   async requestCancel(id: string): Promise<boolean> {
     const { rowCount } = await this.query("UPDATE submissions SET cancel_requested = true WHERE id = $1 AND status <> 'finished'", [id]);
     return (rowCount ?? 0) > 0;
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    const { rows } = await this.query<{ c: boolean }>('SELECT cancel_requested AS c FROM submissions WHERE id = $1', [id]);
+    return rows[0]?.c === true;
   }
 
   async unfinished(): Promise<SubmissionRecord[]> {
@@ -313,13 +349,24 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * Finished submissions whose callback is pending and not being delivered by another node:
+   * each is leased to this node (the finishing node holds the lease from the start), so one
+   * node sends it; when that node dies the lease runs out and another node's sweep takes over.
+   */
   async pendingCallbacks(): Promise<SubmissionRecord[]> {
-    const { rows } = await this.query<Row>(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE callback_state = 'pending' ORDER BY finished_at`);
-    return rows.map(toRecord);
+    const now = Date.now();
+    const { rows } = await this.query<Row>(`UPDATE submissions SET callback_lease_until = $2 WHERE id IN (
+        SELECT id FROM submissions WHERE callback_state = 'pending' AND COALESCE(callback_lease_until, 0) < $1
+        ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)
+      RETURNING ${RECORD_COLUMNS}`, [now, now + this.callbackLeaseMs]);
+    return rows.map(toRecord).sort((a, b) => (a.finishedAt ?? 0) - (b.finishedAt ?? 0));
   }
 
   async setCallbackState(id: string, state: CallbackState, attempts: number): Promise<void> {
-    await this.query('UPDATE submissions SET callback_state = $2, callback_attempts = $3 WHERE id = $1', [id, state, attempts]);
+    // Each attempt renews the lease: a delivery still retrying is not taken over.
+    await this.query('UPDATE submissions SET callback_state = $2, callback_attempts = $3, callback_lease_until = $4 WHERE id = $1',
+      [id, state, attempts, Date.now() + this.callbackLeaseMs]);
   }
 
   async check(): Promise<void> {
