@@ -11,6 +11,8 @@ import { describeConfig, loadConfig, type Config } from './config.js';
 import type { Judge } from './judge/schema.js';
 import { createServices, type BackendFactory, type Services } from './services.js';
 import { buildApp } from './app.js';
+import { judges } from './cluster/backends.js';
+import { CatalogJudge } from './cluster/catalog.js';
 
 export interface Service extends Services {
   app: FastifyInstance;
@@ -40,6 +42,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let judge: Judge;
   if (opts.judge) {
     judge = opts.judge;
+  } else if (!judges(config)) {
+    judge = new CatalogJudge(config.languagesFile);
   } else {
     const { createJudge } = await import('./judge/index.js');
     judge = await createJudge({

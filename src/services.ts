@@ -19,6 +19,13 @@ import { SubmissionService } from './submissions.js';
 import { Metrics } from './metrics.js';
 import { WebhookSender } from './webhook.js';
 import { toView } from './view.js';
+import type { RecorderDeps } from './queue/recorder.js';
+import { clusterBackends, isClusterMode } from './cluster/backends.js';
+
+/** The backends the configuration asks for: cluster mode when both URLs are set. */
+export function configuredBackends(config: Config): BackendFactory {
+  return isClusterMode(config) ? clusterBackends : localBackends;
+}
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
@@ -46,6 +53,17 @@ export interface Backends {
   check(): Promise<string[]>;
   /** Closes what the backends opened (after the queue and bus are closed). */
   close(): Promise<void>;
+  /** False on nodes that take HTTP only (cluster GAVEL_ROLE=api): no judging, no pool to check. */
+  judges?: boolean;
+  /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
+  bind?(parts: BoundParts): void;
+}
+
+/** The parts createServices builds on the backends. */
+export interface BoundParts {
+  recorderDeps: RecorderDeps;
+  metrics: Metrics;
+  webhooks: WebhookSender;
 }
 
 export type BackendFactory = (ctx: BackendContext) => Promise<Backends>;
@@ -99,7 +117,7 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = localBackends,
+  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = configuredBackends(config),
 ): Promise<Services> {
   const slots = new Slots(() => judge.pool().size, config.runQueueMax);
   const b = await backends({ config, logger, judge, slots });
@@ -113,6 +131,8 @@ export async function createServices(
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
   const worker = new SubmissionWorker({ ...recorderDeps, judge });
   const runs = b.runs ?? new LocalRunService(judge, slots);
+  const judges = b.judges !== false;
+  b.bind?.({ recorderDeps, metrics, webhooks });
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
 
   let retention: NodeJS.Timeout | undefined;
@@ -132,7 +152,7 @@ export async function createServices(
     sweep();
     retention = setInterval(sweep, config.retentionCheckMs);
     retention.unref();
-    queue.consume(worker.handle);
+    if (judges) queue.consume(worker.handle);
   };
 
   const drain = () => {
@@ -164,7 +184,7 @@ export async function createServices(
   const readiness = async () => {
     const problems = await b.check();
     try {
-      if (judge.pool().size < 1) problems.push('sandbox pool has no slots');
+      if (judges && judge.pool().size < 1) problems.push('sandbox pool has no slots');
     } catch (err) {
       problems.push(`sandbox pool: ${(err as Error).message}`);
     }

@@ -3,7 +3,11 @@
 // relayed to a worker. GAVEL_ROLE decides what a node does: `api` takes HTTP and never judges,
 // `worker` judges (and answers HTTP for health, metrics and relayed runs), `all` does both.
 import type { Redis } from 'ioredis';
-import type { BackendContext, Backends } from '../services.js';
+import { hostname } from 'node:os';
+import type { BackendContext, Backends, BoundParts } from '../services.js';
+import { SubmissionRecorder } from '../queue/recorder.js';
+import { toView } from '../view.js';
+import { registerClusterMetrics } from './metrics.js';
 import { PostgresStore } from '../store/postgres.js';
 import { BullJobQueue } from '../queue/bullmq.js';
 import { RedisEventBus } from '../events/redis.js';
@@ -19,8 +23,6 @@ export interface ClusterBackends extends Backends {
   registry: WorkerRegistry;
   /** Redis for request-path commands (health checks, metrics). */
   redis: Redis;
-  /** Called by a worker when it takes a job whose submission already finished. */
-  onAlreadyFinished?: (id: string) => Promise<void>;
 }
 
 /** Whether this configuration asks for cluster mode. */
@@ -33,14 +35,10 @@ export function judges(c: BackendContext['config']): boolean {
   return !isClusterMode(c) || c.role !== 'api';
 }
 
-export interface ClusterHooks {
-  /** A job's submission already finished (a worker died after storing it): publish what the stream lacks. */
-  onAlreadyFinished(id: string): Promise<void>;
-  /** BullMQ gave up on a job: finish the submission as IE with this reason. */
-  onGiveUp(id: string, reason: string): Promise<void>;
-}
+/** How often a node looks for callbacks whose delivering node died (their lease ran out). */
+const CALLBACK_SWEEP_MS = 30_000;
 
-export async function clusterBackends(ctx: BackendContext, hooks: ClusterHooks): Promise<ClusterBackends> {
+export async function clusterBackends(ctx: BackendContext): Promise<ClusterBackends> {
   const { config, logger } = ctx;
   const log = logger.child({ component: 'cluster' });
   const redisUrl = config.redisUrl!;
@@ -58,12 +56,13 @@ export async function clusterBackends(ctx: BackendContext, hooks: ClusterHooks):
     opened.push(redisCloser(command));
     const blocking = await connectRedis(redisUrl, 'blocking', onRedisError);
     opened.push(redisCloser(blocking));
-    const worker = ctx.judge !== undefined;
+    const worker = judges(config);
     const workerConnection = worker ? await connectRedis(redisUrl, 'blocking', onRedisError) : undefined;
     if (workerConnection) opened.push(redisCloser(workerConnection));
     const subscriber = worker ? await connectRedis(redisUrl, 'subscriber', onRedisError) : undefined;
     if (subscriber) opened.push(redisCloser(subscriber));
 
+    let parts: BoundParts | undefined;
     const registry = new WorkerRegistry(command, prefix);
     const bus = new RedisEventBus({
       command, blocking, options: { prefix: `${prefix}:` }, onError: onRedisError,
@@ -80,11 +79,17 @@ export async function clusterBackends(ctx: BackendContext, hooks: ClusterHooks):
         const w = await registry.live();
         return w.length ? w.reduce((n, x) => n + x.meanJobMs, 0) / w.length : 1000;
       },
-      onAlreadyFinished: hooks.onAlreadyFinished,
-      onGiveUp: hooks.onGiveUp,
+      // A worker died after storing the outcome: the stream may lack its last events.
+      onAlreadyFinished: async (id) => bus.republish(id, await store.events(id, 0)),
+      onGiveUp: async (id, reason) => {
+        const rec = await store.get(id);
+        if (!rec || rec.status === 'finished' || !parts) return;
+        const r = new SubmissionRecorder(parts.recorderDeps, rec);
+        await r.complete({ verdict: 'IE', error: reason, tests: [], timeMs: 0, memoryBytes: 0 });
+      },
     });
     if (worker) {
-      const url = config.advertiseUrl;
+      const url = config.advertiseUrl ?? (config.port !== 0 ? `http://${config.host === '0.0.0.0' ? hostname() : config.host}:${config.port}` : undefined);
       await registry.join(() => ({ url, slots: ctx.slots.capacity, busy: ctx.slots.busy, meanJobMs: queue.meanJobMs }), onRedisError);
     }
     const reconciler = new Reconciler({
@@ -98,8 +103,20 @@ export async function clusterBackends(ctx: BackendContext, hooks: ClusterHooks):
       timeoutMs: 120_000,
     });
 
+    let sweeper: NodeJS.Timeout | undefined;
     return {
-      store, queue, bus, registry, redis: command, runs, recoverOnStart: false,
+      store, queue, bus, registry, redis: command, runs, recoverOnStart: false, judges: worker,
+      bind(p) {
+        parts = p;
+        registerClusterMetrics(p.metrics.registry, { depth: () => queue.depth(), size: () => queue.size(), workers: () => registry.live() });
+        // Startup delivers this node's share once; later sweeps take over callbacks of nodes that died.
+        sweeper = setInterval(() => {
+          store.pendingCallbacks().then((recs) => {
+            for (const rec of recs) if (rec.callbackUrl) p.webhooks.deliver(rec.id, rec.callbackUrl, toView(rec), rec.callbackAttempts);
+          }, (err) => log.warn({ err }, 'callback sweep failed'));
+        }, CALLBACK_SWEEP_MS);
+        sweeper.unref();
+      },
       async check() {
         const problems: string[] = [];
         await store.check().catch((err: Error) => problems.push(`database: ${err.message}`));
@@ -107,6 +124,7 @@ export async function clusterBackends(ctx: BackendContext, hooks: ClusterHooks):
         return problems;
       },
       async close() {
+        clearInterval(sweeper);
         await reconciler.stop();
         await registry.leave();
         await closeAll();

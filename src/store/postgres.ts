@@ -93,6 +93,13 @@ interface Change {
   events: StoredEvent[];
 }
 
+interface LaneOp {
+  ch?: Change;
+  fn?: () => Promise<unknown>;
+  resolve(v: unknown): void;
+  reject(err: unknown): void;
+}
+
 /** SQLSTATE classes that mean the server is unreachable, restarting or out of resources. */
 const UNAVAILABLE_SQLSTATE = /^(08|53|57)/;
 
@@ -122,6 +129,8 @@ export class PostgresStore implements Store {
   /** Told when a write of `attempt` was refused because a newer attempt claimed the submission. */
   onFenced?: (id: string, attempt: number) => void;
   private readonly callbackLeaseMs: number;
+  /** Per submission: its writes waiting to go out, in order. */
+  private readonly lanes = new Map<string, LaneOp[]>();
 
   private constructor(opts: PostgresStoreOptions) {
     const timeout = opts.timeoutMs ?? 5000;
@@ -247,11 +256,56 @@ export class PostgresStore implements Store {
   }
 
   setStatus(id: string, status: Exclude<SubmissionStatus, 'finished'>, event: StoredEvent, startedAt?: number): Promise<void> {
-    return this.fencedChange(id, { status, startedAt, events: [event] });
+    return this.submit(id, { status, startedAt, events: [event] });
   }
 
   async appendEvents(id: string, events: StoredEvent[]): Promise<void> {
-    if (events.length) await this.fencedChange(id, { events });
+    if (events.length) await this.submit(id, { events });
+  }
+
+  /**
+   * Writes of one submission go out one at a time, in the order they were made (the pool would
+   * otherwise commit them out of order); changes queued behind a write in flight are merged into
+   * one statement, so a burst of events costs one round trip.
+   */
+  private submit(id: string, op: Change | (() => Promise<unknown>)): Promise<any> {
+    return new Promise((resolve, reject) => {
+      const lane = this.lanes.get(id);
+      const entry: LaneOp = typeof op === 'function' ? { fn: op, resolve, reject } : { ch: op, resolve, reject };
+      if (lane) {
+        lane.push(entry);
+        return;
+      }
+      const fresh = [entry];
+      this.lanes.set(id, fresh);
+      void this.drainLane(id, fresh);
+    });
+  }
+
+  private async drainLane(id: string, lane: LaneOp[]): Promise<void> {
+    while (lane.length) {
+      const head = lane[0];
+      if (head.fn) {
+        lane.shift();
+        try { head.resolve(await head.fn()); } catch (err) { head.reject(err); }
+        continue;
+      }
+      const batch: LaneOp[] = [];
+      while (lane.length && !lane[0].fn) batch.push(lane.shift()!);
+      const merged: Change = { events: [] };
+      for (const b of batch) {
+        if (b.ch!.status !== undefined) merged.status = b.ch!.status;
+        merged.startedAt ??= b.ch!.startedAt;
+        merged.events.push(...b.ch!.events);
+      }
+      try {
+        await this.fencedChange(id, merged);
+        for (const b of batch) b.resolve(undefined);
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.lanes.delete(id);
   }
 
   /**
@@ -271,7 +325,11 @@ export class PostgresStore implements Store {
     return rows.length > 0;
   }
 
-  async finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean> {
+  finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean> {
+    return this.submit(id, () => this.finishFenced(id, result, finishedAt, event));
+  }
+
+  private async finishFenced(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean> {
     const attempt = this.fences.get(id);
     if (await this.finishAttempt(id, attempt, result, finishedAt, event)) return true;
     const { rows } = await this.query<{ status: string }>('SELECT status FROM submissions WHERE id = $1', [id]);
