@@ -59,7 +59,9 @@ export class BullJobQueue implements JobQueue {
   constructor(private readonly o: BullQueueOptions) {
     this.queue = new Queue(QUEUE_NAME, {
       connection: o.command, prefix: o.prefix, skipWaitingForReady: true,
-      defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 }, attempts: 3, backoff: { type: 'exponential', delay: 1000 } },
+      // Failures here are the infrastructure's (a database outage): retry for about two minutes.
+      // Failed jobs are not kept: a submission still unfinished then is queued again by the reconciler.
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
     });
     this.queue.on('error', (err) => o.logger.warn({ err }, 'job queue: Redis error'));
     this.cancelChannel = `${o.prefix}:cancel`;
@@ -178,6 +180,8 @@ export class BullJobQueue implements JobQueue {
         this.o.store.unfence(id, claim.attempt);
       }
       if (l.controller.signal.reason instanceof InterruptedError) throw l.controller.signal.reason;
+      // The handler could not store the outcome (the database was down): let BullMQ retry it.
+      if ((await this.o.store.get(id))?.status !== 'finished') throw new Error(`submission ${id} did not finish; retrying`);
     } catch (err) {
       if (err instanceof InterruptedError && this.closing && token) {
         // Shutdown: straight back to the wait list for another worker, not a failure.
