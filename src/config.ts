@@ -49,6 +49,7 @@ export const Config = Type.Object({
   jobLockMs: Type.Integer({ minimum: 1000 }),
   jobMaxStalled: Type.Integer({ minimum: 0, maximum: 100 }),
   databasePoolSize: Type.Integer({ minimum: 2, maximum: 1000 }),
+  webhookLeaseMs: Type.Integer({ minimum: 1000 }),
 });
 export type Config = Static<typeof Config>;
 
@@ -94,6 +95,7 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_JOB_LOCK_MS', key: 'jobLockMs', kind: 'int', def: '30000' },
   { env: 'GAVEL_JOB_MAX_STALLED', key: 'jobMaxStalled', kind: 'int', def: '2' },
   { env: 'GAVEL_DATABASE_POOL', key: 'databasePoolSize', kind: 'int', def: '16' },
+  { env: 'GAVEL_WEBHOOK_LEASE_MS', key: 'webhookLeaseMs', kind: 'int', def: '900000' },
 ];
 
 export class ConfigError extends Error {

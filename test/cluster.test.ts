@@ -6,6 +6,8 @@
 // cluster-wide GAVEL_QUEUE_MAX holds under a burst.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { TestCluster, readSse, type SseEvent } from './helpers/cluster.js';
 import { request, sleep, until } from './helpers/server.js';
@@ -38,7 +40,10 @@ describe('cluster mode: 2 API nodes, 2 workers, PostgreSQL and Redis (real proce
   before(async () => {
     c = await TestCluster.start({
       apis: 2, workers: 2,
-      env: { GAVEL_QUEUE_MAX: String(QUEUE_MAX), GAVEL_JOB_LOCK_MS: '3000', GAVEL_TELEMETRY_HZ: '10' },
+      env: {
+        GAVEL_QUEUE_MAX: String(QUEUE_MAX), GAVEL_JOB_LOCK_MS: '3000', GAVEL_TELEMETRY_HZ: '10',
+        GAVEL_WEBHOOK_LEASE_MS: '2000', GAVEL_WEBHOOK_BACKOFF_MS: '300', GAVEL_WEBHOOK_ATTEMPTS: '40',
+      },
     });
     db = new pg.Pool({ connectionString: c.pg.url, max: 2 });
     db.on('error', () => undefined);
@@ -148,6 +153,74 @@ describe('cluster mode: 2 API nodes, 2 workers, PostgreSQL and Redis (real proce
     }
     for (const id of ids) assertOnceInOrder(seen.get(id)!, id);
     await c.launch(a);
+  });
+
+  it('DELETE through either API node cancels on whichever worker has it, or in the queue', async () => {
+    const [a, b] = c.apis;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await submit(a.url, sleeper(3000)));
+    await until(async () => {
+      const { rows } = await db.query("SELECT count(*) AS n FROM submissions WHERE id = ANY($1) AND status = 'running'", [ids]);
+      return Number(rows[0].n) >= 2;
+    }, 30_000, 'two submissions judging');
+    const { rows } = await db.query<{ id: string; status: string }>('SELECT id, status FROM submissions WHERE id = ANY($1)', [ids]);
+    const queued = rows.find((r) => r.status === 'queued')?.id;
+    const running = rows.filter((r) => r.status === 'running').map((r) => r.id);
+    assert.ok(queued, 'one is still queued');
+    const q = await request(b.url, 'DELETE', `/v1/submissions/${queued}`);
+    assert.equal(q.status, 200, q.text);
+    assert.equal(q.body.cancelled, true);
+    for (const id of running) {
+      const r = await request(b.url, 'DELETE', `/v1/submissions/${id}`);
+      assert.ok(r.status === 200 || r.status === 202, r.text);
+    }
+    const done = await finished(a.url, ids, 30_000);
+    for (const v of done.values()) {
+      assert.equal(v.verdict, 'IE');
+      assert.equal(v.cancelled, true);
+    }
+    const verdicts = await verdictEvents(ids);
+    for (const id of ids) assert.equal(verdicts.get(id), 1);
+    const again = await request(a.url, 'DELETE', `/v1/submissions/${ids[0]}`);
+    assert.equal(again.status, 409);
+  });
+
+  it('webhooks: sent once per submission, and retried by another node after the delivering worker dies', async () => {
+    const [a] = c.apis;
+    let accept = false;
+    const hits = new Map<string, Array<{ attempt: number; status: number }>>();
+    const server: Server = createServer((req, res) => {
+      const id = String(req.headers['x-gavel-submission']);
+      const status = accept ? 200 : 500;
+      const list = hits.get(id) ?? [];
+      list.push({ attempt: Number(req.headers['x-gavel-attempt']), status });
+      hits.set(id, list);
+      req.resume();
+      req.on('end', () => { res.writeHead(status).end(); });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const ids = [await submit(a.url, { ...tiny, callbackUrl: url }), await submit(a.url, { ...tiny, callbackUrl: url })];
+      await until(() => ids.every((id) => (hits.get(id)?.length ?? 0) >= 2), 30_000, 'failing deliveries');
+      // Every worker dies mid-retry; the callbacks' leases run out and another node takes over.
+      await Promise.all(c.workers.map((w) => c.kill(w)));
+      accept = true;
+      await until(() => ids.every((id) => hits.get(id)!.some((h) => h.status === 200)), 30_000, 'a successful delivery');
+      await sleep(2500);
+      for (const id of ids) {
+        const h = hits.get(id)!;
+        assert.equal(h.filter((x) => x.status === 200).length, 1, `${id}: ${JSON.stringify(h)}`);
+        assert.equal(h.at(-1)!.status, 200, 'nothing is sent after the successful delivery');
+        const attempts = h.map((x) => x.attempt);
+        assert.deepEqual(attempts, [...new Set(attempts)].sort((x, y) => x - y), `${id}: attempts counted on across nodes: ${attempts}`);
+      }
+      const { rows } = await db.query<{ s: string }>('SELECT callback_state AS s FROM submissions WHERE id = ANY($1)', [ids]);
+      assert.deepEqual(rows.map((r) => r.s), ['delivered', 'delivered']);
+    } finally {
+      server.close();
+      await Promise.all(c.workers.filter((w) => !w.child).map((w) => c.launch(w)));
+    }
   });
 
   it('restarts of Redis and of PostgreSQL mid-burst: nothing accepted is lost; 503 during the outage, never 500 or a hang', async () => {

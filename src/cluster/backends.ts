@@ -36,7 +36,7 @@ export function judges(c: BackendContext['config']): boolean {
 }
 
 /** How often a node looks for callbacks whose delivering node died (their lease ran out). */
-const CALLBACK_SWEEP_MS = 30_000;
+const callbackSweepMs = (leaseMs: number) => Math.min(30_000, Math.max(500, Math.floor(leaseMs / 2)));
 
 export async function clusterBackends(ctx: BackendContext): Promise<ClusterBackends> {
   const { config, logger } = ctx;
@@ -50,7 +50,9 @@ export async function clusterBackends(ctx: BackendContext): Promise<ClusterBacke
   const redisCloser = (r: Redis) => ({ close: () => r.quit().catch(() => r.disconnect()) });
 
   try {
-    const store = await PostgresStore.open({ url: config.databaseUrl!, max: config.databasePoolSize, onError: onPgError });
+    const store = await PostgresStore.open({
+      url: config.databaseUrl!, max: config.databasePoolSize, onError: onPgError, callbackLeaseMs: config.webhookLeaseMs,
+    });
     opened.push(store);
     const command = await connectRedis(redisUrl, 'command', onRedisError);
     opened.push(redisCloser(command));
@@ -114,7 +116,7 @@ export async function clusterBackends(ctx: BackendContext): Promise<ClusterBacke
           store.pendingCallbacks().then((recs) => {
             for (const rec of recs) if (rec.callbackUrl) p.webhooks.deliver(rec.id, rec.callbackUrl, toView(rec), rec.callbackAttempts);
           }, (err) => log.warn({ err }, 'callback sweep failed'));
-        }, CALLBACK_SWEEP_MS);
+        }, callbackSweepMs(config.webhookLeaseMs));
         sweeper.unref();
       },
       async check() {
