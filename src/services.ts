@@ -24,9 +24,9 @@ import { toView } from './view.js';
 export interface BackendContext {
   config: Config;
   logger: Logger;
-  /** The judge, on nodes that judge; undefined on API-only nodes. */
-  judge?: Judge;
-  /** This node's judging slots (size 0 capacity on API-only nodes is never used). */
+  /** The node's judge (on an API-only node: for languages, caps and checks only). */
+  judge: Judge;
+  /** This node's judging slots, shared by submissions and /v1/run. */
   slots: Slots;
 }
 
@@ -37,6 +37,11 @@ export interface Backends {
   bus: EventBus;
   /** Where POST /v1/run goes; undefined: this node's own slots and judge. */
   runs?: RunService;
+  /**
+   * Whether this node judges: takes jobs from the queue with its own pool (default true). An
+   * API-only cluster node sets false; its judge is then used for languages, caps and checks only.
+   */
+  judges?: boolean;
   /**
    * Whether the node re-queues the store's unfinished submissions at start. True only when
    * nothing else could own them (single node); a shared queue keeps its own jobs.
@@ -72,6 +77,14 @@ export const localBackends: BackendFactory = async ({ config, logger, slots }) =
   };
 };
 
+/**
+ * The backends this configuration asks for: single node unless configured otherwise. Cluster
+ * mode (a database and a broker URL) returns its own factory from here.
+ */
+export function backendsFor(_config: Config): BackendFactory {
+  return localBackends;
+}
+
 /** Everything a node runs besides HTTP, wired. */
 export interface Services {
   config: Config;
@@ -99,7 +112,7 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = localBackends,
+  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = backendsFor(config),
 ): Promise<Services> {
   const slots = new Slots(() => judge.pool().size, config.runQueueMax);
   const b = await backends({ config, logger, judge, slots });
@@ -113,6 +126,7 @@ export async function createServices(
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
   const worker = new SubmissionWorker({ ...recorderDeps, judge });
   const runs = b.runs ?? new LocalRunService(judge, slots);
+  const judges = b.judges ?? true;
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
 
   let retention: NodeJS.Timeout | undefined;
@@ -132,7 +146,7 @@ export async function createServices(
     sweep();
     retention = setInterval(sweep, config.retentionCheckMs);
     retention.unref();
-    queue.consume(worker.handle);
+    if (judges) queue.consume(worker.handle);
   };
 
   const drain = () => {
@@ -164,7 +178,7 @@ export async function createServices(
   const readiness = async () => {
     const problems = await b.check();
     try {
-      if (judge.pool().size < 1) problems.push('sandbox pool has no slots');
+      if (judges && judge.pool().size < 1) problems.push('sandbox pool has no slots');
     } catch (err) {
       problems.push(`sandbox pool: ${(err as Error).message}`);
     }
