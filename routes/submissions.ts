@@ -197,7 +197,7 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
       return;
     }
     if (rec.status === 'queued') {
-      const position = (await submissions.view(id))?.position;
+      const position = await submissions.position(id);
       if (position !== undefined) bus.transient(id, 'status', { status: 'queued', position });
     }
   });

@@ -22,18 +22,14 @@ import { toView } from './view.js';
 import type { RecorderDeps } from './queue/recorder.js';
 import { clusterBackends, isClusterMode } from './cluster/backends.js';
 
-/** The backends the configuration asks for: cluster mode when both URLs are set. */
-export function configuredBackends(config: Config): BackendFactory {
-  return isClusterMode(config) ? clusterBackends : localBackends;
-}
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
   config: Config;
   logger: Logger;
-  /** The judge, on nodes that judge; undefined on API-only nodes. */
-  judge?: Judge;
-  /** This node's judging slots (size 0 capacity on API-only nodes is never used). */
+  /** The node's judge (on an API-only node: for languages, caps and checks only). */
+  judge: Judge;
+  /** This node's judging slots, shared by submissions and /v1/run. */
   slots: Slots;
 }
 
@@ -45,6 +41,11 @@ export interface Backends {
   /** Where POST /v1/run goes; undefined: this node's own slots and judge. */
   runs?: RunService;
   /**
+   * Whether this node judges: takes jobs from the queue with its own pool (default true). An
+   * API-only cluster node sets false; its judge is then used for languages, caps and checks only.
+   */
+  judges?: boolean;
+  /**
    * Whether the node re-queues the store's unfinished submissions at start. True only when
    * nothing else could own them (single node); a shared queue keeps its own jobs.
    */
@@ -53,8 +54,6 @@ export interface Backends {
   check(): Promise<string[]>;
   /** Closes what the backends opened (after the queue and bus are closed). */
   close(): Promise<void>;
-  /** False on nodes that take HTTP only (cluster GAVEL_ROLE=api): no judging, no pool to check. */
-  judges?: boolean;
   /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
   bind?(parts: BoundParts): void;
 }
@@ -90,6 +89,14 @@ export const localBackends: BackendFactory = async ({ config, logger, slots }) =
   };
 };
 
+/**
+ * The backends this configuration asks for: single node unless configured otherwise. Cluster
+ * mode (a database and a broker URL) returns its own factory from here.
+ */
+export function backendsFor(config: Config): BackendFactory {
+  return isClusterMode(config) ? clusterBackends : localBackends;
+}
+
 /** Everything a node runs besides HTTP, wired. */
 export interface Services {
   config: Config;
@@ -117,7 +124,7 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = configuredBackends(config),
+  config: Config, judge: Judge, logger: Logger, backends: BackendFactory = backendsFor(config),
 ): Promise<Services> {
   const slots = new Slots(() => judge.pool().size, config.runQueueMax);
   const b = await backends({ config, logger, judge, slots });
@@ -131,7 +138,7 @@ export async function createServices(
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
   const worker = new SubmissionWorker({ ...recorderDeps, judge });
   const runs = b.runs ?? new LocalRunService(judge, slots);
-  const judges = b.judges !== false;
+  const judges = b.judges ?? true;
   b.bind?.({ recorderDeps, metrics, webhooks });
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
 

@@ -74,6 +74,11 @@ export class SubmissionService {
     return rec.status === 'finished' ? toView(rec) : toView(rec, await this.progress(rec));
   }
 
+  /** Place in the queue while waiting (1 = next); undefined otherwise. */
+  position(id: string): Promise<number | undefined> {
+    return this.o.queue.position(id);
+  }
+
   /**
    * Cancels a queued or running submission and waits up to `waitMs` for it to end. Queued: it is
    * finished here at once (verdict IE, error "cancelled"). Running: the worker that has it stops

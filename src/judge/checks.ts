@@ -32,7 +32,7 @@ export function checkRelativePath(p: string, field: string): string {
   const bad = p.startsWith('/') || p.includes('\\') || p.includes('\0')
     || segs.some((seg) => seg === '' || seg === '.' || seg === '..');
   if (bad) {
-    throw new InputError(`${field}: ${JSON.stringify(p.slice(0, 100))} must be a relative path without ".", ".." or empty segments`, 'invalid_path');
+    throw new InputError(`${field}: ${JSON.stringify(p.slice(0, 100))} must be a relative path that stays inside the work dir (no ".", ".." or empty segments, no backslash or NUL)`, 'invalid_path');
   }
   const long = segs.find((seg) => Buffer.byteLength(seg) > MAX_NAME_BYTES);
   if (long !== undefined) {
