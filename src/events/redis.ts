@@ -72,7 +72,9 @@ export class StreamPublisher {
     try {
       const m = this.redis.multi()
         .xadd(key, 'MAXLEN', '~', this.maxLen, idText(entry), 't', ev.type, 'd', JSON.stringify(ev.data ?? null), 'a', String(ev.at));
-      if (durable && ev.type === FINAL_EVENT) m.expire(key, this.ttl);
+      // Finished: the history is in the store, the stream only serves readers still attached.
+      // Otherwise a day, so a stream whose final publish was lost does not stay forever.
+      if (durable) m.expire(key, ev.type === FINAL_EVENT ? this.ttl : 24 * 3600);
       const res = await m.exec();
       const err = res?.find(([e]) => e)?.[0];
       if (err && !/equal or smaller/.test(err.message)) throw err;
@@ -147,7 +149,7 @@ export class StreamReader {
     private readonly onError: (err: Error) => void,
   ) {
     this.blockMs = opts.blockMs ?? 5000;
-    this.pollMs = opts.pollMs ?? 2000;
+    this.pollMs = opts.pollMs ?? 5000;
     this.blocking.on('ready', () => { this.blockingClientId = undefined; });
     this.poller = setInterval(() => this.pollIdle(), Math.max(250, this.pollMs / 2));
     this.poller.unref();

@@ -52,6 +52,8 @@ export class BullJobQueue implements JobQueue {
   private worker?: Worker;
   private readonly local = new Map<string, Local>();
   private closing = false;
+  /** Jobs fetched while every slot was taken, waiting for one. */
+  private readonly slotWaiters = new Set<{ fail(): void }>();
   /** Recent mean judging time on this node (advertised to the cluster for Retry-After). */
   meanJobMs = 1000;
   private readonly cancelChannel: string;
@@ -159,10 +161,11 @@ export class BullJobQueue implements JobQueue {
 
   private async process(job: BullJob, token: string | undefined, handler: JobHandler): Promise<void> {
     const id = job.id!;
-    const release = await this.slot();
+    let release: Release | undefined;
     const l: Local = { controller: new AbortController() };
-    this.local.set(id, l);
     try {
+      release = await this.slot();
+      this.local.set(id, l);
       if (this.closing) throw new InterruptedError();
       const claim = await this.o.store.claim(id);
       if (!claim) {
@@ -190,22 +193,26 @@ export class BullJobQueue implements JobQueue {
       }
       throw err;
     } finally {
-      this.local.delete(id);
-      release();
+      if (this.local.get(id) === l) this.local.delete(id);
+      release?.();
     }
   }
 
-  /** A judging slot of this node; runs waiting for one go first. */
+  /** A judging slot of this node; runs waiting for one go first. Rejects once closing. */
   private slot(): Promise<Release> {
+    if (this.closing) return Promise.reject(new InterruptedError());
     const now = this.o.slots.tryAcquire();
     if (now) return Promise.resolve(now);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const waiter = { fail: () => { stop(); reject(new InterruptedError()); } };
       const stop = this.o.slots.onFree(() => {
         const r = this.o.slots.tryAcquire();
         if (!r) return;
         stop();
+        this.slotWaiters.delete(waiter);
         resolve(r);
       });
+      this.slotWaiters.add(waiter);
     });
   }
 
@@ -224,6 +231,8 @@ export class BullJobQueue implements JobQueue {
 
   async close(deadlineMs: number): Promise<{ interrupted: number }> {
     this.closing = true;
+    for (const w of [...this.slotWaiters]) w.fail();
+    this.slotWaiters.clear();
     let interrupted = 0;
     if (this.worker) {
       // Take no new jobs; let running ones finish until the deadline, then interrupt them.

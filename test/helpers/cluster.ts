@@ -23,7 +23,11 @@ export class TestCluster {
   readonly nodes: Node[] = [];
   private constructor(readonly pg: TestPostgres, readonly redis: TestRedis, private readonly env: Record<string, string>) {}
 
-  static async start(opts: { apis: number; workers: number; env?: Record<string, string>; workerEnv?: Record<string, string> }): Promise<TestCluster> {
+  static async start(opts: {
+    apis: number; workers: number; env?: Record<string, string>; workerEnv?: Record<string, string>;
+    /** Names the workers' sandbox instances (unique per cluster in one process); uids follow it. */
+    tag?: string; uidOffset?: number;
+  }): Promise<TestCluster> {
     const [pg, redis] = await Promise.all([TestPostgres.start(), TestRedis.start()]);
     const env = {
       GAVEL_DATABASE_URL: pg.url, GAVEL_REDIS_URL: redis.url, GAVEL_REDIS_PREFIX: `gt${process.pid}`,
@@ -37,7 +41,8 @@ export class TestCluster {
           name: `worker${i + 1}`, role: 'worker', url: `http://127.0.0.1:${port}`,
           env: {
             ...env, GAVEL_ROLE: 'worker', PORT: port, GAVEL_POOL_SIZE: '1',
-            GAVEL_INSTANCE: `gcl-w${i + 1}-${process.pid}`, GAVEL_UID_BASE: String(61000 + (process.pid % 1000) * 8 + i * 2),
+            GAVEL_INSTANCE: `${opts.tag ?? 'gcl'}-w${i + 1}-${process.pid}`,
+            GAVEL_UID_BASE: String(61000 + (process.pid % 1000) * 8 + (opts.uidOffset ?? 0) + i * 2),
             ...opts.workerEnv,
           },
         });
