@@ -17,6 +17,7 @@ import type {
   CallbackState, NewSubmission, Outcome, Store, StoredEvent, SubmissionRecord, SubmissionStatus,
 } from './index.js';
 import { StoreUnavailableError } from './unavailable.js';
+import { RECORD_COLUMNS, toRecord, type SubmissionRow } from './rows.js';
 
 /** Key of the advisory lock migrations run under ("gavl"). */
 const MIGRATION_LOCK = 0x6761766c;
@@ -54,26 +55,6 @@ const MIGRATIONS: string[] = [
   );`,
 ];
 
-interface Row {
-  id: string; language: string; status: SubmissionStatus; result: string | null;
-  created_at: string; started_at: string | null; finished_at: string | null; last_seq: number;
-  callback_url: string | null; callback_state: CallbackState | null; callback_attempts: number;
-}
-
-const RECORD_COLUMNS = 'id, language, status, result, created_at, started_at, finished_at, last_seq, callback_url, callback_state, callback_attempts';
-
-function toRecord(r: Row): SubmissionRecord {
-  const rec: SubmissionRecord = {
-    id: r.id, language: r.language, status: r.status, createdAt: Number(r.created_at),
-    lastSeq: r.last_seq, callbackAttempts: r.callback_attempts,
-  };
-  if (r.started_at !== null) rec.startedAt = Number(r.started_at);
-  if (r.finished_at !== null) rec.finishedAt = Number(r.finished_at);
-  if (r.result !== null) rec.result = JSON.parse(r.result) as Outcome;
-  if (r.callback_url !== null) rec.callbackUrl = r.callback_url;
-  if (r.callback_state !== null) rec.callbackState = r.callback_state;
-  return rec;
-}
 
 /** What a worker gets when it takes a submission on: the attempt its writes are fenced by. */
 export interface Claim {
@@ -202,7 +183,7 @@ export class PostgresStore implements Store {
   }
 
   async get(id: string): Promise<SubmissionRecord | undefined> {
-    const { rows } = await this.query<Row>(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE id = $1`, [id]);
+    const { rows } = await this.query<SubmissionRow>(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE id = $1`, [id]);
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -357,7 +338,7 @@ export class PostgresStore implements Store {
   /** Takes a submission on for a new judging attempt; undefined when it has finished (or is gone). */
   async claim(id: string): Promise<Claim | undefined> {
     // The claim changes only `attempt`, so the status it returns is the one before the claim.
-    const { rows } = await this.query<Row & { attempt: number; cancel_requested: boolean }>(
+    const { rows } = await this.query<SubmissionRow & { attempt: number; cancel_requested: boolean }>(
       `UPDATE submissions SET attempt = attempt + 1 WHERE id = $1 AND status <> 'finished'
        RETURNING ${RECORD_COLUMNS}, attempt, cancel_requested`, [id]);
     const r = rows[0];
@@ -380,7 +361,7 @@ export class PostgresStore implements Store {
   }
 
   async unfinished(): Promise<SubmissionRecord[]> {
-    const { rows } = await this.query<Row>(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE status <> 'finished' ORDER BY created_at, ord`);
+    const { rows } = await this.query<SubmissionRow>(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE status <> 'finished' ORDER BY created_at, ord`);
     return rows.map(toRecord);
   }
 
@@ -414,7 +395,7 @@ export class PostgresStore implements Store {
    */
   async pendingCallbacks(): Promise<SubmissionRecord[]> {
     const now = Date.now();
-    const { rows } = await this.query<Row>(`UPDATE submissions SET callback_lease_until = $2 WHERE id IN (
+    const { rows } = await this.query<SubmissionRow>(`UPDATE submissions SET callback_lease_until = $2 WHERE id IN (
         SELECT id FROM submissions WHERE callback_state = 'pending' AND COALESCE(callback_lease_until, 0) < $1
         ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)
       RETURNING ${RECORD_COLUMNS}`, [now, now + this.callbackLeaseMs]);
