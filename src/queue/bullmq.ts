@@ -137,14 +137,11 @@ export class BullJobQueue implements JobQueue {
       drainDelay: 5,
     });
     this.worker.on('error', (err) => o.logger.warn({ err }, 'job worker: Redis error'));
+    // A failed renewal (a Redis blip) is not yet a lost job: judging goes on. If the lock does
+    // run out and another worker claims the submission, this node's next write is refused by
+    // the attempt fence and judging stops then (onFenced).
     this.worker.on('lockRenewalFailed', (ids: string[]) => {
-      for (const id of ids) {
-        const l = this.local.get(id);
-        if (l && !l.controller.signal.aborted) {
-          o.logger.warn({ submissionId: id }, 'lost the job lock; another worker will judge it');
-          l.controller.abort(new InterruptedError());
-        }
-      }
+      o.logger.warn({ submissionIds: ids }, 'could not renew job locks; judging goes on unless another worker takes over');
     });
     this.worker.on('failed', (job, err) => {
       if (!job) return;
