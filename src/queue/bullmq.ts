@@ -102,6 +102,10 @@ export class BullJobQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<CancelOutcome | undefined> {
+    // Marked first, then taken out or announced: whoever claims it after the mark (a worker
+    // that takes it meanwhile, or a re-queue after a failed cancel) sees it in the store, and
+    // one that has it already hears the announcement.
+    const unfinished = await this.o.store.requestCancel(id);
     const job = await redisCall(() => this.queue.getJob(id));
     if (job && WAITING_STATES.has(await redisCall(() => job.getState()))) {
       try {
@@ -111,9 +115,6 @@ export class BullJobQueue implements JobQueue {
         // A worker took it meanwhile (its lock refuses the removal): cancel it there.
       }
     }
-    // Marked first, then announced: a worker that claims it after the mark sees it in the store,
-    // one that has it already hears the announcement.
-    const unfinished = await this.o.store.requestCancel(id);
     await redisCall(() => this.o.command.publish(this.cancelChannel, id));
     return job || unfinished ? 'running' : undefined;
   }
