@@ -12,8 +12,10 @@ import { ScratchDirs } from './scratch.js';
 
 export { InputError } from './workspace.js';
 
+/** processes: threads count too (Go, JVM, C# and std::thread programs need several); the
+ *  peers allow 60-64. The cgroup's pids.max still stops a fork bomb at this number. */
 export const DEFAULT_LIMITS: Required<Limits> = {
-  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
+  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 64,
 };
 export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
@@ -36,7 +38,10 @@ class JudgeService implements Judge {
   }
 
   languages() {
-    return [...this.ctx.languages.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+    return [...this.ctx.languages.values()].map((l) => ({
+      id: l.id, name: l.name, version: l.versionString, extensions: l.extensions ?? [], source: l.source,
+      ...(l.compile ? { compile: l.compile } : {}), run: l.run,
+    }));
   }
 
   validate(sub: Submission): void {
@@ -108,7 +113,7 @@ class JudgeService implements Judge {
 }
 
 export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { validate(sub: Submission): void; describe(): string }> {
-  const languages = detectLanguages(opts.languagesFile);
+  const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
     sandbox,
