@@ -21,6 +21,9 @@ export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
 
+/** The compile step's limits; a language may raise them (LanguageConfig.compileLimits). */
+export const COMPILE_LIMITS = { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
+
 export interface JudgeOptions extends SandboxOptions {
   poolSize?: number;
   languagesFile?: string;
@@ -120,7 +123,7 @@ export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { va
     languages,
     defaults: { ...DEFAULT_LIMITS, ...opts.defaults },
     caps: { ...DEFAULT_CAPS, ...opts.caps },
-    compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
+    compileLimits: COMPILE_LIMITS,
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
   };
