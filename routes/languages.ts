@@ -25,8 +25,5 @@ export const languageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       operationId: 'listLanguages', tags: ['languages'], security: [{ bearerAuth: [] }],
       response: { 200: Type.Array(Language, { description: 'The languages this host supports' }), 401: errors[401] },
     },
-  }, async () => deps.judge.languages().map((l) => ({
-    id: l.id, name: l.name, version: l.version, extensions: l.extensions ?? [], source: l.source ?? '',
-    ...(l.compile ? { compile: l.compile } : {}), run: l.run ?? [],
-  })));
+  }, async () => deps.judge.languages());
 };

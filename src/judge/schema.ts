@@ -146,12 +146,12 @@ export interface LanguageInfo {
   name: string;
   version: string;
   /** File extensions (no dot) that map to this language. */
-  extensions?: string[];
+  extensions: string[];
   /** Entry file name in /box; {class} is the stem the entry point requires. */
-  source?: string;
+  source: string;
   /** Command templates: {class}, {main} (entry class) and {heapMb} (memory limit, MiB). */
   compile?: string[];
-  run?: string[];
+  run: string[];
 }
 
 /** What the HTTP layer needs from the judge; createJudge() in ./index.ts builds the real one. */
