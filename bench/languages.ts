@@ -37,7 +37,8 @@ export async function benchLanguages(o: { poolSize: number; submissions: number;
   try {
     for (const lang of languages.values()) {
       if (o.only && !o.only.includes(lang.id)) continue;
-      const source = sources.get(lang.id) ?? sources.get(lang.id.replace(/\d+$/, ''));
+      // The test fixtures: C/C++ standards share one program, CPython and PyPy too.
+      const source = sources.get(lang.id) ?? sources.get(lang.id === 'pypy3' ? 'python' : lang.id.replace(/\d+$/, ''));
       if (!source) continue;
       const sub = { language: lang.id, source, tests: [{ input: INPUT, expected: ANSWER }], limits: { timeMs: 5000 } };
       const submit: number[] = [];

@@ -30,10 +30,11 @@ after(async () => {
   await judge.close();
 });
 
-/** The fixture program of a language: test/fixtures/languages/<id>.<ext>, the C and C++ standards sharing one. */
+/** The fixture program of a language: test/fixtures/languages/<id>.<ext>; the C and C++
+ *  standards share one, CPython and PyPy too. */
 const fixtureDir = join(FIXTURES_DIR, 'languages');
 const fixtures = new Map(readdirSync(fixtureDir).map((f) => [f.slice(0, f.indexOf('.')), readFileSync(join(fixtureDir, f), 'utf8')]));
-const fixtureFor = (id: string) => fixtures.get(id) ?? fixtures.get(id.replace(/\d+$/, ''));
+const fixtureFor = (id: string) => fixtures.get(id) ?? fixtures.get(id === 'pypy3' ? 'python' : id.replace(/\d+$/, ''));
 
 function installed(t: TestContext, id: string): boolean {
   if (offered.has(id)) return true;
