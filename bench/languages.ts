@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMPILE_LIMITS, DEFAULT_CAPS, DEFAULT_LIMITS } from '../src/judge/index.js';
 import { detectLanguages } from '../src/judge/languages.js';
-import { Judger, type JudgeContext } from '../src/judge/pipeline.js';
+import { SubmissionPipeline, type JudgeContext } from '../src/judge/pipeline.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,7 +32,7 @@ export async function benchLanguages(o: { poolSize: number; submissions: number;
     sandbox, languages, defaults: { ...DEFAULT_LIMITS, wallTimeMs: 20_000 }, caps: DEFAULT_CAPS,
     compileLimits: COMPILE_LIMITS, previewBytes: 4096, compileOutputBytes: 16 * 1024,
   };
-  const judger = new Judger(ctx);
+  const judger = new SubmissionPipeline(ctx);
   const rows: LanguageRow[] = [];
   try {
     for (const lang of languages.values()) {

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
 import { detectLanguages } from './languages.js';
-import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
+import { SubmissionPipeline, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
-import { InputError, readCapped, safeRelative } from './workspace.js';
+import { readCapped, safeRelative } from './workspace.js';
+import { validateRun, validateSubmission, type CheckContext } from './checks.js';
 import { ScratchDirs } from './scratch.js';
 
-export { InputError } from './workspace.js';
+export { InputError } from './checks.js';
 
 /** processes: threads count too (Go, JVM, C# and std::thread programs need several); the
  *  peers allow 60-64. The cgroup's pids.max still stops a fork bomb at this number. */
@@ -32,11 +33,14 @@ export interface JudgeOptions extends SandboxOptions {
   logger?: Logger;
 }
 
-class JudgeService implements Judge {
+/** The Judge backed by this host's sandbox pool. */
+class SandboxJudge implements Judge {
   readonly caps: Required<Limits>;
   private scratch: ScratchDirs;
-  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private judger: Judger) {
+  private readonly checks: CheckContext;
+  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
+    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
 
@@ -48,25 +52,27 @@ class JudgeService implements Judge {
   }
 
   validate(sub: Submission): void {
-    this.judger.validate(sub);
+    validateSubmission(sub, this.checks);
+  }
+
+  validateRun(req: RunRequest): void {
+    validateRun(req, this.checks);
   }
 
   async judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal) {
-    return this.judger.judge(sub, onEvent, signal);
+    return this.pipeline.judge(sub, onEvent, signal);
   }
 
-  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
-    if ((req.cmd === undefined) === (req.language === undefined)) throw new InputError('give exactly one of "cmd" or "language" (with "source")');
-    if (req.language !== undefined && req.source === undefined) throw new InputError('"language" needs "source"');
-    if (req.files && req.language !== undefined) throw new InputError('"files" can only be used with "cmd"');
+  async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+    this.validateRun(req);
     const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
     const scratch = this.scratch.take();
-    let built: Awaited<ReturnType<Judger['build']>>['built'];
+    let built: Awaited<ReturnType<SubmissionPipeline['build']>>['built'];
     try {
       let argv = req.cmd ?? [];
       let compile: RunResponse['compile'];
       if (req.language !== undefined) {
-        const b = await this.judger.build({ language: req.language, source: req.source! }, signal);
+        const b = await this.pipeline.build({ language: req.language, source: req.source! }, signal);
         compile = b.compile;
         if (!b.built) return { status: 'CE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '', compile };
         built = b.built;
@@ -96,7 +102,7 @@ class JudgeService implements Judge {
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {
-      if (built) this.judger.discard(built.ws);
+      if (built) this.pipeline.discard(built.ws);
       this.scratch.give(scratch);
     }
   }
@@ -115,7 +121,7 @@ class JudgeService implements Judge {
   }
 }
 
-export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { validate(sub: Submission): void; describe(): string }> {
+export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { describe(): string }> {
   const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
@@ -127,5 +133,5 @@ export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { va
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
   };
-  return new JudgeService(sandbox, ctx, new Judger(ctx));
+  return new SandboxJudge(sandbox, ctx, new SubmissionPipeline(ctx));
 }
