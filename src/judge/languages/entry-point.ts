@@ -98,7 +98,7 @@ function modifiersBefore(t: Token[], i: number): Set<string> {
   return mods;
 }
 
-interface TypeScope { name: string; kind: string; depth: number; public: boolean; jvmStatic?: boolean }
+interface TypeScope { name: string; kind: string; depth: number; public: boolean }
 
 /**
  * Walks the code once, keeping the stack of type declarations the current token is inside,
@@ -134,7 +134,8 @@ function scan(code: string, onToken: (t: Token[], i: number, stack: TypeScope[],
     // A declaration without a body (`data class P(val x: Int)`) ends at `;` or at the next function.
     if (x === ';' || x === 'fun' || x === 'def') pending = null;
     if (x === ';') continue;
-    if (typeKeywords.has(x) && t[i - 1]?.text !== '.' && t[i - 1]?.text !== '::' && t[i - 1]?.text !== ':') {
+    // Not `Foo.class` (Java) nor `Foo::class` (Kotlin): those are expressions.
+    if (typeKeywords.has(x) && t[i - 1]?.text !== '.' && t[i - 1]?.text !== ':') {
       const next = t[i + 1]?.text ?? '';
       const mods = modifiersBefore(t, i);
       if (x === 'object' && mods.has('companion')) {
