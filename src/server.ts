@@ -43,7 +43,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (opts.judge) {
     judge = opts.judge;
   } else if (!judges(config)) {
-    judge = new CatalogJudge(config.languagesFile);
+    judge = await CatalogJudge.open(config.languagesFile);
   } else {
     const { createJudge } = await import('./judge/index.js');
     judge = await createJudge({

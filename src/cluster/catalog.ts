@@ -9,14 +9,20 @@ import type { Judge, JudgeResult, LanguageInfo, Limits, RunRequest, RunResponse,
 
 export class CatalogJudge implements Judge {
   readonly caps: Required<Limits>;
-  private readonly langs: LanguageInfo[];
   private readonly checks: CheckContext;
 
-  constructor(languagesFile?: string, caps: Partial<Limits> = {}) {
-    const found = detectLanguages(languagesFile);
-    this.langs = [...found.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+  private constructor(private readonly langs: LanguageInfo[], caps: Partial<Limits>) {
     this.caps = { ...DEFAULT_CAPS, ...caps };
     this.checks = { languages: this.langs.map((l) => l.id), caps: this.caps };
+  }
+
+  /** Finds the toolchains this image has (the same probe as a worker's). */
+  static async open(languagesFile?: string, caps: Partial<Limits> = {}): Promise<CatalogJudge> {
+    const found = await detectLanguages(languagesFile);
+    return new CatalogJudge([...found.values()].map((l) => ({
+      id: l.id, name: l.name, version: l.versionString, extensions: l.extensions ?? [], source: l.source,
+      ...(l.compile ? { compile: l.compile } : {}), run: l.run,
+    })), caps);
   }
 
   languages(): LanguageInfo[] {
