@@ -6,6 +6,7 @@
 // cluster-wide GAVEL_QUEUE_MAX holds under a burst.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -104,6 +105,8 @@ describe('cluster mode: 2 API nodes, 2 workers, PostgreSQL and Redis (real proce
     const metrics = (await request(a.url, 'GET', '/metrics')).text;
     assert.match(metrics, /^gavel_cluster_workers 2$/m);
     assert.match(metrics, /^gavel_cluster_queue_depth \d+$/m);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    assert.equal(promtool.status, 0, `promtool: ${promtool.stdout}${promtool.stderr}`);
   });
 
   it('kill -9 of a worker while it judges: every submission finishes, one verdict and one verdict event each', async () => {
