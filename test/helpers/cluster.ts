@@ -78,14 +78,17 @@ export class TestCluster {
     n.child = undefined;
   }
 
-  async stopNode(n: Node): Promise<void> {
+  /** SIGTERM (drain); SIGKILL after 20 s. Resolves whether it had to be killed. */
+  async stopNode(n: Node): Promise<boolean> {
     const child = n.child;
-    if (!child) return;
+    if (!child) return false;
     child.proc.kill('SIGTERM');
-    const timer = setTimeout(() => child.proc.kill('SIGKILL'), 20_000);
+    let killed = false;
+    const timer = setTimeout(() => { killed = true; child.proc.kill('SIGKILL'); }, 20_000);
     await waitForExit(child.proc);
     clearTimeout(timer);
     n.child = undefined;
+    return killed;
   }
 
   /** Lines of a node's log that are warnings or worse (for failure messages). */
@@ -94,7 +97,13 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.stopNode(n).catch(() => undefined)));
+    const killed = await Promise.all(this.nodes.map((n) => this.stopNode(n).catch(() => false)));
+    // A worker that had to be killed left its cgroups and run dir: a start under the same
+    // instance name removes them, and a clean stop follows.
+    for (const [i, n] of this.nodes.entries()) {
+      if (!killed[i] || n.role !== 'worker') continue;
+      await this.launch(n).then(() => this.stopNode(n)).catch(() => undefined);
+    }
     await Promise.all([this.pg.stop(), this.redis.stop()]);
   }
 
