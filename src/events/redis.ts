@@ -135,6 +135,8 @@ export class StreamReader {
   private running = false;
   private stopped = false;
   private blockingClientId?: number;
+  /** A reader joined since the current XREAD's streams were chosen. */
+  private dirty = false;
   private wake?: () => void;
   private readonly poller: NodeJS.Timeout;
   private loopDone?: Promise<void>;
@@ -257,10 +259,23 @@ export class StreamReader {
       this.loopDone = this.loop().finally(() => { this.running = false; });
       return;
     }
+    this.dirty = true;
     this.wake?.();
-    // Interrupt the blocked XREAD so the new stream joins at once.
-    if (this.blockingClientId !== undefined) {
-      this.command.client('UNBLOCK', this.blockingClientId).catch(() => undefined);
+    void this.interrupt();
+  }
+
+  /**
+   * Interrupts the blocked XREAD so a new stream joins at once. The XREAD goes out on another
+   * connection, so an UNBLOCK may arrive before it blocks (and do nothing): repeat until one
+   * lands or the loop has taken the new reader in on its own.
+   */
+  private async interrupt(): Promise<void> {
+    for (let i = 0; i < 100 && this.dirty && !this.stopped; i++) {
+      if (this.blockingClientId !== undefined) {
+        const n = await this.command.client('UNBLOCK', this.blockingClientId).catch(() => 0);
+        if (Number(n) === 1) return;
+      }
+      await new Promise((res) => setTimeout(res, 5));
     }
   }
 
@@ -272,6 +287,7 @@ export class StreamReader {
         if (this.readers.size === 0) { if (this.stopped) return; continue; }
       }
       // Per stream, read after the earliest entry any of its readers still needs.
+      this.dirty = false;
       const cursors = new Map<string, EntryId>();
       for (const r of this.readers) {
         const c = cursors.get(r.id);
