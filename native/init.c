@@ -1,7 +1,7 @@
 /*
  * gavel-init: pid 1 of every sandbox, and what makes a sandbox reusable.
  *
- * It is exec'd by the clone child (native/shim.c) once the sandbox's namespaces, cgroup
+ * It is exec'd by the clone child (native/child.c) once the sandbox's namespaces, cgroup
  * and filesystem view are in place, as root inside them, and then *waits*: the slot is
  * pre-warmed. For each run Node sends one "go" message on fd 4 carrying what differs per
  * run — the work dir and other mounts as detached mount trees, stdio fds, rlimits, ids,
