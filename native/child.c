@@ -6,9 +6,10 @@
  * the parent's memory while the parent thread waits, so it must not touch anything that
  * another thread may hold (malloc arenas, stdio locks, the JS heap) nor return into any
  * frame of the parent. It therefore interprets a *plan*: a flat buffer of fixed-size
- * operations that TypeScript prepared in the parent (setns, unshare, mounts, pivot_root,
- * dup2, close_range, chdir, umask, execveat). The interpreter uses raw syscalls only and
- * touches no memory but the plan and its own stack.
+ * operations that TypeScript prepared in the parent (write, to join a v1 cgroup; setns,
+ * unshare, mount, pivot_root, open of a namespace, dup3, close_range, chdir, umask,
+ * execveat). The interpreter uses raw syscalls only and touches no memory but the plan
+ * and its own stack.
  *
  * Signals: the parent blocks all of them before the clone and the child never unblocks
  * any, so no handler of Node's can run on this stack; the handlers themselves are reset
