@@ -12,6 +12,7 @@ import { perRunMounts } from './filesystem.js';
 import { GoMessage } from './go.js';
 import { RLIMIT } from './linux.js';
 import { Monitor } from './monitor.js';
+import type { ExitRecord } from './notes.js';
 import { cloneTree, INIT_PATH, pipe2 } from './native.js';
 import type { PlanBuilder } from './plan.js';
 import { cellPlan } from './plans.js';
@@ -226,7 +227,7 @@ export class Sandbox {
     };
     spec.signal?.addEventListener('abort', onAbort, { once: true });
     if (spec.signal?.aborted) onAbort();
-    let rec;
+    let rec: ExitRecord;
     try {
       rec = await cell.next();
     } finally {
