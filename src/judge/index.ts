@@ -5,19 +5,25 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
 import { detectLanguages } from './languages.js';
-import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
+import { SubmissionPipeline, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
-import { InputError, readCapped, safeRelative } from './workspace.js';
+import { readCapped, safeRelative } from './workspace.js';
+import { validateRun, validateSubmission, type CheckContext } from './checks.js';
 import { ScratchDirs } from './scratch.js';
 
-export { InputError } from './workspace.js';
+export { InputError } from './checks.js';
 
+/** processes: threads count too (Go, JVM, C# and std::thread programs need several); the
+ *  peers allow 60-64. The cgroup's pids.max still stops a fork bomb at this number. */
 export const DEFAULT_LIMITS: Required<Limits> = {
-  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
+  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 64,
 };
 export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
+
+/** The compile step's limits; a language may raise them (LanguageConfig.compileLimits). */
+export const COMPILE_LIMITS = { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
 
 export interface JudgeOptions extends SandboxOptions {
   poolSize?: number;
@@ -27,38 +33,46 @@ export interface JudgeOptions extends SandboxOptions {
   logger?: Logger;
 }
 
-class JudgeService implements Judge {
+/** The Judge backed by this host's sandbox pool. */
+class SandboxJudge implements Judge {
   readonly caps: Required<Limits>;
   private scratch: ScratchDirs;
-  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private judger: Judger) {
+  private readonly checks: CheckContext;
+  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
+    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
 
   languages() {
-    return [...this.ctx.languages.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+    return [...this.ctx.languages.values()].map((l) => ({
+      id: l.id, name: l.name, version: l.versionString, extensions: l.extensions ?? [], source: l.source,
+      ...(l.compile ? { compile: l.compile } : {}), run: l.run,
+    }));
   }
 
   validate(sub: Submission): void {
-    this.judger.validate(sub);
+    validateSubmission(sub, this.checks);
+  }
+
+  validateRun(req: RunRequest): void {
+    validateRun(req, this.checks);
   }
 
   async judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal) {
-    return this.judger.judge(sub, onEvent, signal);
+    return this.pipeline.judge(sub, onEvent, signal);
   }
 
-  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
-    if ((req.cmd === undefined) === (req.language === undefined)) throw new InputError('give exactly one of "cmd" or "language" (with "source")');
-    if (req.language !== undefined && req.source === undefined) throw new InputError('"language" needs "source"');
-    if (req.files && req.language !== undefined) throw new InputError('"files" can only be used with "cmd"');
+  async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+    this.validateRun(req);
     const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
     const scratch = this.scratch.take();
-    let built: Awaited<ReturnType<Judger['build']>>['built'];
+    let built: Awaited<ReturnType<SubmissionPipeline['build']>>['built'];
     try {
       let argv = req.cmd ?? [];
       let compile: RunResponse['compile'];
       if (req.language !== undefined) {
-        const b = await this.judger.build({ language: req.language, source: req.source! }, signal);
+        const b = await this.pipeline.build({ language: req.language, source: req.source! }, signal);
         compile = b.compile;
         if (!b.built) return { status: 'CE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '', compile };
         built = b.built;
@@ -88,7 +102,7 @@ class JudgeService implements Judge {
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {
-      if (built) this.judger.discard(built.ws);
+      if (built) this.pipeline.discard(built.ws);
       this.scratch.give(scratch);
     }
   }
@@ -107,17 +121,17 @@ class JudgeService implements Judge {
   }
 }
 
-export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { validate(sub: Submission): void; describe(): string }> {
-  const languages = detectLanguages(opts.languagesFile);
+export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { describe(): string }> {
+  const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
     sandbox,
     languages,
     defaults: { ...DEFAULT_LIMITS, ...opts.defaults },
     caps: { ...DEFAULT_CAPS, ...opts.caps },
-    compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
+    compileLimits: COMPILE_LIMITS,
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
   };
-  return new JudgeService(sandbox, ctx, new Judger(ctx));
+  return new SandboxJudge(sandbox, ctx, new SubmissionPipeline(ctx));
 }

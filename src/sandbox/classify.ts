@@ -5,8 +5,10 @@ import { CLD, errnoName, SIG } from './linux.js';
 import type { ExitRecord } from './notes.js';
 import type { RunLimits, RunResult } from './types.js';
 
-/** A crash or non-zero exit with the cgroup this close to its limit is an MLE, not an RE. */
+/** A crash or non-zero exit with the cgroup this close to its limit is an MLE, not an RE... */
 export const MLE_MARGIN = 0.97;
+/** ...and the program's own resident peak at least this share of the limit. */
+export const MLE_OWN_SHARE = 0.5;
 
 export interface RunEnd {
   rec: ExitRecord;
@@ -51,7 +53,11 @@ export function classify(end: RunEnd, m: Measures, L: RunLimits): Verdict {
   }
   if (!prog && signal === null) return { status: 'SE', exitCode, signal, error: `sandbox init ended without a report (code ${rec.code}, status ${rec.status})` };
   const failed = signal !== null || exitCode !== 0;
-  if (failed && m.memoryBytes >= L.memoryBytes * MLE_MARGIN) return { status: 'MLE', exitCode, signal };
+  // The cgroup's peak also counts page cache an earlier run (a compiler reading its
+  // libraries) left charged to the slot, so it can sit at the limit for any program; the
+  // program's own peak RSS tells whether it was the one near the limit.
+  const ownBytes = prog ? prog.maxrssKb * 1024 : Infinity;
+  if (failed && m.memoryBytes >= L.memoryBytes * MLE_MARGIN && ownBytes >= L.memoryBytes * MLE_OWN_SHARE) return { status: 'MLE', exitCode, signal };
   if (failed) return { status: 'RE', exitCode, signal };
   return { status: 'OK', exitCode, signal };
 }

@@ -10,6 +10,7 @@ import type {
   Judge, JudgeEvent, JudgeResult, LanguageInfo, Limits, RunRequest, RunResponse, Submission, TestResult, Verdict,
 } from '../../src/judge/schema.js';
 import { startServer, type Service } from '../../src/server.js';
+import { validateRun, validateSubmission } from '../../src/judge/checks.js';
 
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
   if (signal?.aborted) return reject(signal.reason);
@@ -27,6 +28,11 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, 
  *   throw       the judge itself throws (IE)
  * It emits the same event sequence as the real judge and tracks pool occupancy.
  */
+export const FAKE_LANGUAGES: LanguageInfo[] = [
+  { id: 'fake', name: 'Fake', version: '1.0', extensions: ['fake'], source: 'main.fake', compile: ['fakec', 'main.fake'], run: ['./main'] },
+  { id: 'fake2', name: 'Fake 2', version: '2.0', extensions: ['fk2'], source: 'main.fk2', run: ['fake2', 'main.fk2'] },
+];
+
 export class FakeJudge implements Judge {
   readonly caps: Required<Limits> = { timeMs: 10_000, wallTimeMs: 30_000, memoryBytes: 1 << 30, outputBytes: 1 << 26, processes: 64 };
   busy = 0;
@@ -36,10 +42,19 @@ export class FakeJudge implements Judge {
   constructor(readonly size = 2, readonly telemetryEvery = 0) {}
 
   languages(): LanguageInfo[] {
-    return [{ id: 'fake', name: 'Fake', version: '1.0' }, { id: 'fake2', name: 'Fake 2', version: '2.0' }];
+    return FAKE_LANGUAGES;
   }
 
   pool() { return { size: this.size, busy: this.busy }; }
+
+  // The real judge's checks, so the HTTP tests exercise the one validation path.
+  validate(sub: Submission): void {
+    validateSubmission(sub, { languages: this.languages().map((l) => l.id), caps: this.caps });
+  }
+
+  validateRun(req: RunRequest): void {
+    validateRun(req, { languages: this.languages().map((l) => l.id), caps: this.caps });
+  }
 
   async close() { this.closed = true; }
 
@@ -104,7 +119,7 @@ export class FakeJudge implements Judge {
     }
   }
 
-  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+  async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
     this.enter();
     try {
       const ms = req.cmd?.[0] === 'sleep' ? Number(req.cmd[1]) : 0;

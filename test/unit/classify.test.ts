@@ -1,7 +1,7 @@
 // Every verdict rule of classify(), from hand-made run ends. No root.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classify, MLE_MARGIN, type Measures, type RunEnd } from '../../src/sandbox/classify.js';
+import { classify, MLE_MARGIN, MLE_OWN_SHARE, type Measures, type RunEnd } from '../../src/sandbox/classify.js';
 import { CLD, SIG } from '../../src/sandbox/linux.js';
 import type { ExitRecord } from '../../src/sandbox/notes.js';
 import type { RunLimits } from '../../src/sandbox/types.js';
@@ -30,12 +30,15 @@ test('time: the monitor\'s reason, SIGXCPU, or CPU time at the limit', () => {
   assert.equal(classify(end(ended(exit(0))), { ...calm, cpuTimeMs: L.timeMs }, L).status, 'TLE');
 });
 
-test('memory: an OOM kill, or a failure at the MLE margin (but not a clean exit there)', () => {
+test('memory: an OOM kill, or a failure at the MLE margin by the program itself (but not a clean exit there)', () => {
   assert.equal(classify(end(ended(9), { oomKills: 1 }), calm, L).status, 'MLE');
   const near = { ...calm, memoryBytes: Math.ceil(L.memoryBytes * MLE_MARGIN) };
-  assert.equal(classify(end(ended(6)), near, L).status, 'MLE');
-  assert.equal(classify(end(ended(exit(0))), near, L).status, 'OK');
-  assert.equal(classify(end(ended(6)), { ...near, memoryBytes: near.memoryBytes - 4096 }, L).status, 'RE');
+  const big = (wstatus: number) => ended(wstatus, { program: { wstatus, cpuUs: 0, wallUs: 0, maxrssKb: Math.ceil((L.memoryBytes * MLE_OWN_SHARE) / 1024) } });
+  assert.equal(classify(end(big(6)), near, L).status, 'MLE');
+  assert.equal(classify(end(big(exit(0))), near, L).status, 'OK');
+  assert.equal(classify(end(big(6)), { ...near, memoryBytes: near.memoryBytes - 4096 }, L).status, 'RE');
+  // the cgroup at its limit with page cache of an earlier run, the program itself small: RE
+  assert.equal(classify(end(ended(6)), near, L).status, 'RE');
 });
 
 test('output: SIGXFSZ, or a stream past the limit', () => {
