@@ -139,6 +139,33 @@ describe('cluster mode: 2 API nodes, 2 workers, PostgreSQL and Redis (real proce
     assert.ok(requeued >= 1, 'the submission the killed worker was judging says it was re-queued');
   });
 
+  it('a worker that hangs mid-judging loses its job to another, and its late writes are refused', async () => {
+    const [a] = c.apis;
+    const ids = [await submit(a.url, sleeper(2000)), await submit(a.url, sleeper(2000))];
+    await until(async () => {
+      const { rows } = await db.query("SELECT count(*) AS n FROM submissions WHERE id = ANY($1) AND status = 'running'", [ids]);
+      return Number(rows[0].n) >= 2;
+    }, 30_000, 'both workers judging');
+    const hung = c.workers[0];
+    const before = hung.child!.log.length;
+    c.signal(hung, 'SIGSTOP');
+    let done: Map<string, any>;
+    try {
+      done = await finished(a.url, ids, 60_000);
+    } finally {
+      c.signal(hung, 'SIGCONT');
+    }
+    for (const v of done.values()) assert.equal(v.verdict, 'AC');
+    // Back from its hang, the worker finds its attempt superseded and stops.
+    await until(() => hung.child!.log.slice(before).some((l) => l.includes('another worker took this submission over')), 20_000, 'the stale worker to stop');
+    await sleep(1000);
+    const verdicts = await verdictEvents(ids);
+    for (const id of ids) assert.equal(verdicts.get(id), 1, `${id}: verdict events`);
+    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM submissions WHERE id = ANY($1) AND attempt > 1', [ids]);
+    assert.ok(Number(rows[0].n) >= 1);
+    assert.equal((await request(hung.url, 'GET', '/readyz')).status, 200, 'the worker that hung serves again');
+  });
+
   it('kill -9 of an API node while clients stream: they resume on the other with Last-Event-ID, every event once', async () => {
     const [a, b] = c.apis;
     const ids: string[] = [];

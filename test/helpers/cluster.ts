@@ -78,10 +78,16 @@ export class TestCluster {
     n.child = undefined;
   }
 
+  /** SIGSTOP / SIGCONT: a node that hangs (its event loop stops) and comes back. */
+  signal(n: Node, sig: 'SIGSTOP' | 'SIGCONT'): void {
+    n.child?.proc.kill(sig);
+  }
+
   /** SIGTERM (drain); SIGKILL after 20 s. Resolves whether it had to be killed. */
   async stopNode(n: Node): Promise<boolean> {
     const child = n.child;
     if (!child) return false;
+    child.proc.kill('SIGCONT');
     child.proc.kill('SIGTERM');
     let killed = false;
     const timer = setTimeout(() => { killed = true; child.proc.kill('SIGKILL'); }, 20_000);
