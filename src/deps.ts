@@ -8,6 +8,7 @@ import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
+import type { ClusterStatus } from './cluster/status.js';
 
 export interface AppDeps {
   config: Config;
@@ -23,4 +24,6 @@ export interface AppDeps {
   readiness(): Promise<string[]>;
   /** Queue figures for /readyz. */
   queueStats(): Promise<{ depth: number; inFlight: number }>;
+  /** Cluster mode: the node's role and the cluster as it sees it. */
+  clusterStatus?: () => Promise<ClusterStatus>;
 }

@@ -68,6 +68,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       config, judge, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
       readiness: svc.readiness,
       queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
+      clusterStatus: svc.clusterStatus,
     });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {

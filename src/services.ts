@@ -20,6 +20,7 @@ import { Metrics } from './metrics.js';
 import { WebhookSender } from './webhook.js';
 import { toView } from './view.js';
 import type { RecorderDeps } from './queue/recorder.js';
+import type { ClusterStatus } from './cluster/status.js';
 import { clusterBackends, isClusterMode } from './cluster/backends.js';
 
 
@@ -54,6 +55,8 @@ export interface Backends {
   check(): Promise<string[]>;
   /** Closes what the backends opened (after the queue and bus are closed). */
   close(): Promise<void>;
+  /** Cluster mode: the node's role and the cluster as it sees it, for /readyz (after check() passed). */
+  status?(): Promise<ClusterStatus>;
   /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
   bind?(parts: BoundParts): void;
 }
@@ -112,6 +115,8 @@ export interface Services {
   metrics: Metrics;
   /** Readiness problems ([] when ready): backends, pool, shutdown. */
   readiness(): Promise<string[]>;
+  /** Cluster mode: what /readyz reports of the cluster. */
+  clusterStatus?: () => Promise<ClusterStatus>;
   /** Re-queues unfinished work (when the backends say so), resumes callbacks, starts judging. */
   start(): Promise<void>;
   /**
@@ -199,5 +204,8 @@ export async function createServices(
     return problems;
   };
 
-  return { config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close };
+  return {
+    config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close,
+    ...(b.status ? { clusterStatus: () => b.status!() } : {}),
+  };
 }

@@ -102,6 +102,7 @@ describe('cluster mode: 2 API nodes, 2 workers, PostgreSQL and Redis (real proce
     assert.equal(run.body.stdout, 'relayed\n');
     const ready = await request(a.url, 'GET', '/readyz');
     assert.equal(ready.status, 200, ready.text);
+    assert.deepEqual(ready.body.cluster, { role: 'api', database: 'ok', redis: 'ok', workers: 2, slots: 2 });
     const metrics = (await request(a.url, 'GET', '/metrics')).text;
     assert.match(metrics, /^gavel_cluster_workers 2$/m);
     assert.match(metrics, /^gavel_cluster_queue_depth \d+$/m);

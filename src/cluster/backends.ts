@@ -119,6 +119,13 @@ export async function clusterBackends(ctx: BackendContext): Promise<ClusterBacke
         }, callbackSweepMs(config.webhookLeaseMs));
         sweeper.unref();
       },
+      async status() {
+        const live = await registry.live();
+        return {
+          role: config.role, database: 'ok' as const, redis: 'ok' as const,
+          workers: live.length, slots: live.reduce((n, w) => n + w.slots, 0),
+        };
+      },
       async check() {
         const problems: string[] = [];
         await store.check().catch((err: Error) => problems.push(`database: ${err.message}`));
