@@ -30,7 +30,8 @@ export interface JudgeOptions extends SandboxOptions {
 class JudgeService implements Judge {
   readonly caps: Required<Limits>;
   private scratch: ScratchDirs;
-  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private judger: Judger) {
+  // judger and ctx are public for problem judging (src/problems/), which builds on them.
+  constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly judger: Judger) {
     this.caps = ctx.caps;
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
@@ -107,7 +108,9 @@ class JudgeService implements Judge {
   }
 }
 
-export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { validate(sub: Submission): void; describe(): string }> {
+export type LocalJudge = Judge & { validate(sub: Submission): void; describe(): string; readonly ctx: JudgeContext; readonly judger: Judger };
+
+export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> {
   const languages = detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {

@@ -24,7 +24,7 @@ export interface JudgeContext {
 }
 
 /** A built program: its language, where its artifacts are, and how to run it. */
-interface Built {
+export interface Built {
   lang: Language;
   ws: Workspace;
   argv: string[];
@@ -120,7 +120,8 @@ export class Judger {
     rmSync(ws.root, { recursive: true, force: true });
   }
 
-  private runSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec> = {}): RunSpec {
+  /** How a built program runs under limits L (also used by problem judging, src/problems/). */
+  runSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec> = {}): RunSpec {
     const heapMb = Math.max(16, Math.floor(L.memoryBytes / (1 << 20)));
     return {
       argv: b.argv.map((a) => a.replace('{heapMb}', String(heapMb))),
@@ -216,7 +217,7 @@ export class Judger {
     return { ...base, verdict: check.verdict, ...(check.message ? { checkerMessage: check.message } : {}) };
   }
 
-  private measure(r: RunResult, f: { output: string; error: string }) {
+  measure(r: RunResult, f: { output: string; error: string }) {
     return {
       timeMs: Math.round(r.cpuTimeMs),
       wallTimeMs: Math.round(r.wallTimeMs),
@@ -230,7 +231,7 @@ export class Judger {
   }
 
   /** The verdict a run earns before its output is checked (AC = go on and check). */
-  private runVerdict(lang: Language, r: RunResult, stderrPath: string): Verdict {
+  runVerdict(lang: Language, r: RunResult, stderrPath: string): Verdict {
     switch (r.status) {
       case 'OK': return 'AC';
       case 'TLE': return 'TLE';

@@ -84,6 +84,7 @@ export const TestResult = Type.Object({
   stdout: Type.Optional(Type.String({ description: 'capped preview' })),
   stderr: Type.Optional(Type.String({ description: 'capped preview' })),
   checkerMessage: Type.Optional(Type.String()),
+  score: Type.Optional(Type.Number({ description: 'problems: the score the output validator gave this case (score.txt)' })),
 });
 export type TestResult = Static<typeof TestResult>;
 
@@ -103,6 +104,7 @@ export const JudgeResult = Type.Object({
   compile: Type.Optional(CompileResult),
   tests: Type.Array(TestResult),
   error: Type.Optional(Type.String({ description: 'for IE: what went wrong' })),
+  problem: Type.Optional(Type.Object({ id: Type.String(), version: Type.Integer() }, { description: 'submissions to an imported problem: the problem version judged against' })),
 });
 export type JudgeResult = Static<typeof JudgeResult>;
 

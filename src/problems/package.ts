@@ -25,6 +25,8 @@ export interface ReadPackage {
   root: string;
   /** timeLimitMs is NaN when it must be derived from the accepted submissions. */
   meta: ProblemMeta;
+  /** How to derive it (problemtools: slowest accepted run × multiplier, rounded up to the resolution). */
+  derive: { multiplier: number; resolutionMs: number };
 }
 
 const MIB = 1 << 20;
@@ -337,5 +339,9 @@ export function readPackage(dir: string, opts: ReadOptions): ReadPackage {
     validators, includes: includesOf(pdir, root), tests: out.tests, groups: out.groups,
     submissions: submissionsOf(pdir, root),
   };
-  return { root, meta };
+  const derive = {
+    multiplier: limits.number('time_multiplier', 1) ?? limits.sub('time_multipliers').number('ac_to_time_limit', 1) ?? 5,
+    resolutionMs: Math.round((limits.number('time_resolution') ?? 1) * 1000) || 1000,
+  };
+  return { root, meta, derive };
 }

@@ -260,6 +260,7 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
+    const endedAt = Number(process.hrtime.bigint()) / 1e6;
     const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
@@ -279,6 +280,7 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
+      endedAt,
     };
     if (cancelled) return { ...base, status: 'SE', exitCode: null, signal: null, error: 'cancelled' };
     if (rec.goFailure) {
