@@ -5,7 +5,7 @@
 // against the interactor. Pass-fail problems stop at the first rejected case (the ICPC
 // rule); scoring problems go on and are scored per group (scoring.ts).
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { makePipe } from '../sandbox/native.js';
 import type { RunResult, RunSpec } from '../sandbox/types.js';
 import type { Built, JudgeContext, Judger } from '../judge/pipeline.js';
@@ -210,14 +210,18 @@ export class ProblemJudge {
     return { ...base, verdict: last.verdict, ...(last.message ? { checkerMessage: last.message } : {}), ...(last.score !== undefined ? { score: last.score } : {}) };
   }
 
+  /**
+   * The version's directory is the validator's read-only /data (its build and the test
+   * tree, straight from the blob store); its writable /box is the feedback directory.
+   */
   private validatorSpec(meta: ProblemMeta, dirs: VersionDirs, index: number, t: ProblemTest, g: TestGroupInfo, box: string, extra: Partial<RunSpec>): RunSpec {
-    const build = join(dirs.build, String(index));
+    const inData = (p: string) => `/data/${relative(dirs.root, p)}`;
     const vl = meta.validationLimits;
     return {
-      argv: ['/bin/sh', join(build, LAUNCHER), join(dirs.tree, `${t.name}.in`), join(dirs.tree, `${t.name}.ans`), '/box/', ...g.validatorArgs],
+      argv: ['/bin/sh', inData(join(dirs.build, String(index), LAUNCHER)), inData(join(dirs.tree, `${t.name}.in`)), inData(join(dirs.tree, `${t.name}.ans`)), '/box/', ...g.validatorArgs],
       workDir: box,
+      dataDir: dirs.root,
       env: { PATH: '/usr/bin:/bin', HOME: '/tmp' },
-      readOnlyPaths: [build, dirs.tree],
       limits: {
         timeMs: vl.timeMs, wallTimeMs: 2 * vl.timeMs + 1000, memoryBytes: vl.memoryBytes, outputBytes: vl.outputBytes,
         processes: 64, stackBytes: vl.memoryBytes,

@@ -295,7 +295,8 @@ export function readPackage(dir: string, opts: ReadOptions): ReadPackage {
   const f = new Fields(yaml, 'problem.yaml');
   const format = formatOf(f);
   const ini = readIni(join(pdir, 'domjudge-problem.ini'), 'domjudge-problem.ini');
-  const { type, validation, interactive } = validationOf(f, format);
+  const { type, interactive } = validationOf(f, format);
+  let { validation } = validationOf(f, format);
   const tl = timeLimit(pdir, f, ini, opts);
   if (tl.ms > opts.caps.timeMs) throw badEntry('limit_above_cap', tl.from, `the time limit of ${tl.ms} ms is above the server's cap of ${opts.caps.timeMs} ms`);
   const limits = f.sub('limits');
@@ -305,6 +306,8 @@ export function readPackage(dir: string, opts: ReadOptions): ReadPackage {
   const single = isDir(join(pdir, 'output_validator'));
   const validators = single ? programsIn(join(pdir, 'output_validator'), posix.join(root, 'output_validator'), true)
     : programsIn(join(pdir, 'output_validators'), posix.join(root, 'output_validators'), false);
+  // 2025-09 has no "validation" key: a package with an output validator uses it.
+  if (format === '2025-09' && validation === 'default' && validators.length > 0) validation = 'custom';
   if (validation !== 'default' && validators.length === 0) {
     throw new ProblemError(400, 'missing_validator', `output_validator/: validation is "${validation}" but the package has no output validator`, 'output_validator/');
   }
