@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, realpathSync, symlinkSync, linkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import yauzl from 'yauzl';
@@ -68,27 +68,33 @@ export function sniffFormat(head: Buffer): ArchiveFormat | null {
   return null;
 }
 
-/** Reads at least `n` bytes (or to the end) and puts them back, so the stream is whole again. */
-async function peek(body: Readable, n: number): Promise<Buffer> {
+/** The first `n` bytes (or all, if fewer) and a stream of the whole body, those bytes included. */
+async function peek(body: Readable, n: number): Promise<{ head: Buffer; whole: Readable }> {
+  const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const parts: Buffer[] = [];
   let len = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer) => {
-      parts.push(c);
-      len += c.length;
-      if (len >= n) done();
-    };
-    const onEnd = () => done();
-    const done = () => {
-      body.off('data', onData).off('end', onEnd).off('error', reject);
-      body.pause();
-      resolve();
-    };
-    body.on('data', onData).once('end', onEnd).once('error', reject);
-  });
+  let done = false;
+  while (len < n) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    parts.push(c);
+    len += c.length;
+  }
   const head = Buffer.concat(parts, len);
-  if (len > 0) body.unshift(head);
-  return head;
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    }
+  }
+  return { head, whole: Readable.from(rest(), { objectMode: false }) };
 }
 
 function tooLarge(caps: ArchiveCaps, entry?: string): ProblemError {
@@ -123,10 +129,14 @@ interface State {
   files: Map<string, ExtractedFile>;
   dirs: Set<string>;
   symlinks: Map<string, string>;
+  /** Files being written, to stop when the archive fails midway. */
+  writing: Set<NodeJS.WritableStream & { destroy(e?: Error): void }>;
+  /** Paths of files and links, claimed as soon as their entry is seen. */
+  taken: Set<string>;
 }
 
 function newState(dest: string, caps: ArchiveCaps): State {
-  return { dest, caps, bytes: 0, entries: 0, files: new Map(), dirs: new Set(['']), symlinks: new Map() };
+  return { dest, caps, bytes: 0, entries: 0, files: new Map(), dirs: new Set(['']), symlinks: new Map(), writing: new Set(), taken: new Set() };
 }
 
 function countEntry(s: State, path: string): void {
@@ -136,15 +146,16 @@ function countEntry(s: State, path: string): void {
 }
 
 function claim(s: State, path: string): void {
-  if (s.files.has(path) || s.symlinks.has(path) || s.dirs.has(path)) throw badEntry('duplicate_entry', path, 'the package has this entry twice');
+  if (s.taken.has(path) || s.dirs.has(path)) throw badEntry('duplicate_entry', path, 'the package has this entry twice');
   for (let d = posix.dirname(path); d !== '.'; d = posix.dirname(d)) {
-    if (s.files.has(d) || s.symlinks.has(d)) throw badEntry('bad_entry_path', path, `its parent ${d} is not a directory`);
+    if (s.taken.has(d)) throw badEntry('bad_entry_path', path, `its parent ${d} is not a directory`);
   }
+  s.taken.add(path);
 }
 
 function makeDir(s: State, path: string): void {
   if (s.dirs.has(path)) return;
-  if (s.files.has(path) || s.symlinks.has(path)) throw badEntry('duplicate_entry', path, 'the package has this entry twice');
+  if (s.taken.has(path)) throw badEntry('duplicate_entry', path, 'the package has this entry twice');
   mkdirSync(join(s.dest, path), { recursive: true, mode: 0o755 });
   for (let d = path; d !== '.' && !s.dirs.has(d); d = posix.dirname(d)) s.dirs.add(d);
 }
@@ -155,7 +166,12 @@ async function writeFile(s: State, path: string, mode: number, data: Readable | 
   const tap = new Tap(s, path);
   // Only the owner's execute bit matters (build/run scripts); nothing else is kept.
   const out = createWriteStream(join(s.dest, path), { flags: 'wx', mode: mode & 0o100 ? 0o755 : 0o644 });
-  await pipeline(data, tap, out);
+  s.writing.add(out);
+  try {
+    await pipeline(data, tap, out);
+  } finally {
+    s.writing.delete(out);
+  }
   s.files.set(path, { size: tap.size, sha256: tap.digest() });
 }
 
@@ -182,12 +198,13 @@ function finishSymlinks(s: State): Map<string, string> {
     makeDir(s, posix.dirname(path) === '.' ? '' : posix.dirname(path));
     symlinkSync(target, join(s.dest, path));
   }
-  const root = realpathSync(s.dest);
+  // The libc realpath: it follows each link on disk (Node's JS one resolves targets lexically).
+  const root = realpathSync.native(s.dest);
   const links = new Map<string, string>();
   for (const path of s.symlinks.keys()) {
     let real: string;
     try {
-      real = realpathSync(join(s.dest, path));
+      real = realpathSync.native(join(s.dest, path));
     } catch {
       throw badEntry('bad_link', path, `symlink to ${s.symlinks.get(path)}, which is not in the package (or loops)`);
     }
@@ -210,6 +227,7 @@ async function extractTar(body: Readable, s: State): Promise<void> {
     if (failure === undefined) failure = e;
     body.unpipe(parser);
     body.resume();
+    for (const w of s.writing) w.destroy(e instanceof Error ? e : new Error(String(e)));
     parser.abort(e instanceof Error ? e : new Error(String(e)));
   };
   const onEntry = (e: ReadEntry) => {
@@ -252,7 +270,7 @@ async function extractTar(body: Readable, s: State): Promise<void> {
     body.on('error', (e) => fail(e));
     body.pipe(parser as unknown as NodeJS.WritableStream);
   });
-  await Promise.all(pending);
+  await Promise.allSettled(pending);
   if (failure !== undefined) throw asPackageError(failure);
 }
 
@@ -340,18 +358,18 @@ function asPackageError(e: unknown): ProblemError {
  * is kept while it is read (the caller deletes it, like `dest`, on failure).
  */
 export async function extractArchive(body: Readable, dest: string, spoolFile: string, caps: ArchiveCaps): Promise<Extracted> {
-  const head = await peek(body, 512);
+  const { head, whole } = await peek(body, 512);
   const format = sniffFormat(head);
   if (!format) {
-    body.resume();
+    whole.resume();
     throw new ProblemError(400, 'not_an_archive', head.length === 0 ? 'the body is empty; send a zip, tar or tar.gz problem package' : 'the body is not a zip, tar or tar.gz archive');
   }
   const s = newState(dest, caps);
   if (format === 'zip') {
-    await spool(body, spoolFile, caps);
+    await spool(whole, spoolFile, caps);
     await extractZip(spoolFile, s);
   } else {
-    await extractTar(body, s);
+    await extractTar(whole, s);
   }
   const links = finishSymlinks(s);
   return { format, files: s.files, links, bytes: s.bytes };

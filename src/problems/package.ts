@@ -198,7 +198,7 @@ function walkGroup(
   out: { tests: ProblemTest[]; groups: TestGroupInfo[] }, ctx: { type: 'pass-fail' | 'scoring'; baseArgs: string[]; pkgDir: string },
   maxScore: number | undefined,
 ): void {
-  const real = realpathSync(abs);
+  const real = realpathSync.native(abs);
   if (seen.has(real) || depth > MAX_DEPTH) throw badEntry('bad_data', pkgRel, 'test data directories nest too deep or loop');
   seen.add(real);
   out.groups.push({ name: dataRel, validatorArgs: state.args, ...(maxScore !== undefined ? { maxScore } : {}), aggregation: state.aggregation, acceptScore: state.acceptScore, stopOnReject: state.stopOnReject });
@@ -228,8 +228,8 @@ function walkGroup(
 
 /** The package path a file really is (through in-package symlinks), so its hash can be found. */
 function canonical(extractDir: string, p: string): string {
-  const root = realpathSync(extractDir);
-  return realpathSync(p).slice(root.length + 1);
+  const root = realpathSync.native(extractDir);
+  return realpathSync.native(p).slice(root.length + 1);
 }
 
 function expectedResults(file: string): string[] | undefined {

@@ -20,11 +20,11 @@ function readSmall(file: string, entry: string): string | undefined {
 export function readYaml(file: string, entry: string): YamlMap | undefined {
   const text = readSmall(file, entry);
   if (text === undefined) return undefined;
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
     const line = err.linePos?.[0];
-    throw new ProblemError(400, 'bad_yaml', `${entry}${line ? ` line ${line.line}, column ${line.col}` : ''}: ${err.message.split('\n')[0]}`, entry);
+    throw new ProblemError(400, 'bad_yaml', `${entry}${line ? ` line ${line.line}, column ${line.col}` : ''}: ${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, entry);
   }
   const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (data === null || data === undefined) return {};
