@@ -181,6 +181,9 @@ function applyGroup(parent: GroupState, cfg: YamlMap | undefined, entry: string,
   const onReject = f.string('on_reject');
   if (onReject !== undefined && onReject !== 'break' && onReject !== 'continue') throw badEntry('bad_config', entry, `on_reject must be break or continue, got "${onReject}"`);
   const maxScore = type === 'scoring' ? f.number('max_score') : undefined;
+  // A group given a max_score and no aggregation is a subtask: all of it or nothing, as
+  // the existing group scoring and IOI-style packages have it.
+  if (maxScore !== undefined && agg === undefined && !grader.length) aggregation = 'min';
   return {
     state: {
       args: args ? [...baseArgs, ...args] : parent.args,

@@ -5,7 +5,8 @@
 // - an accepted case scores what the validator wrote to score.txt, else its share of the
 //   group's worth; a rejected or skipped case scores 0;
 // - `sum` adds the case scores, `min` takes the least, `pass-fail` gives the whole worth
-//   only when every case is accepted; the group never scores above its worth.
+//   only when every case is accepted; the group never scores above its worth. A group
+//   with max_score and no aggregation is `min`: a subtask, all or nothing.
 import type { TestGroupInfo } from './types.js';
 
 export interface CaseOutcome {

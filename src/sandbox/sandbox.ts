@@ -241,7 +241,11 @@ export class Sandbox {
 
   private async watch(slot: Slot, box: Box, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
     const L = spec.limits;
-    const kill = () => box.kill();
+    let killedAt: number | undefined;
+    const kill = () => {
+      killedAt ??= Number(process.hrtime.bigint()) / 1e6;
+      box.kill();
+    };
     const monitor = new Monitor({
       cgroup: slot.cgroup, timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, parallelism: slot.parallelism,
       startedAt, kill, telemetryMs: spec.telemetryMs, onTelemetry: spec.onTelemetry,
@@ -260,7 +264,6 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
-    const endedAt = Number(process.hrtime.bigint()) / 1e6;
     const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
@@ -280,7 +283,8 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
-      endedAt,
+      // The program's end on Node's clock: the kill, or the go message plus the program's own wall time.
+      endedAt: killedAt ?? Number(startedAt) / 1e6 + (rec.program ? rec.program.wallUs / 1000 : nodeWallMs),
     };
     if (cancelled) return { ...base, status: 'SE', exitCode: null, signal: null, error: 'cancelled' };
     if (rec.goFailure) {

@@ -72,7 +72,7 @@ export interface RunResult {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
-  /** When the end of the run was reported (monotonic ms, process.hrtime): orders the ends of runs of one group. */
+  /** When the program ended or was killed (monotonic ms, process.hrtime): orders the ends of the runs of one group. */
   endedAt?: number;
   /** For SE: what failed, e.g. "mount /usr: ENOENT". */
   error?: string;
