@@ -215,4 +215,16 @@ int main() { int n; std::scanf("%d", &n); std::printf("%d\\n", depth(n)); }`;
     const { problem } = await put('derived', pkg);
     assert.equal(problem.timeLimitMs, 1000, 'slowest accepted × 5, rounded up to whole seconds');
   });
+
+  it('resubmitting the same source reuses the build (compile cache)', async () => {
+    const src = cpp('#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << "\\n"; } // cache probe');
+    const first = await submit('aplusb', src);
+    assert.equal(first.verdict, 'AC');
+    assert.equal(first.compile!.cached, undefined);
+    const again = await submit('aplusb', src);
+    assert.equal(again.verdict, 'AC');
+    assert.equal(again.compile!.cached, true);
+    const changed = await submit('aplusb', { ...src, source: src.source + ' ' });
+    assert.equal(changed.compile!.cached, undefined, 'another source compiles anew');
+  });
 });

@@ -9,6 +9,7 @@ import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
 import { InputError, readCapped, safeRelative } from './workspace.js';
 import { ScratchDirs } from './scratch.js';
+import { CompileCache } from './compile-cache.js';
 
 export { InputError } from './workspace.js';
 
@@ -25,7 +26,11 @@ export interface JudgeOptions extends SandboxOptions {
   defaults?: Partial<Limits>;
   caps?: Partial<Limits>;
   logger?: Logger;
+  /** Size cap of the compile cache (0 turns it off). */
+  compileCacheBytes?: number;
 }
+
+export const DEFAULT_COMPILE_CACHE_BYTES = 256 << 20;
 
 class JudgeService implements Judge {
   readonly caps: Required<Limits>;
@@ -105,6 +110,7 @@ class JudgeService implements Judge {
   async close() {
     await this.sandbox.close();
     this.scratch.clear();
+    this.ctx.compileCache?.clear();
   }
 }
 
@@ -121,6 +127,7 @@ export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> 
     compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
+    compileCache: opts.compileCacheBytes === 0 ? undefined : new CompileCache(join(sandbox.pool.runDir, 'compile-cache'), opts.compileCacheBytes ?? DEFAULT_COMPILE_CACHE_BYTES),
   };
   return new JudgeService(sandbox, ctx, new Judger(ctx));
 }

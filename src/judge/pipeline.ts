@@ -6,6 +6,7 @@ import { makePipe } from '../sandbox/native.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { checkFiles } from './checkers/index.js';
+import type { CompileCache } from './compile-cache.js';
 import { expand, javaClassName, type Language } from './languages.js';
 import type { Checker, CompileResult, JudgeEvent, JudgeResult, Limits, Program, SourceFile, Submission, TestResult, Verdict } from './schema.js';
 import { score } from './scoring.js';
@@ -21,6 +22,8 @@ export interface JudgeContext {
   previewBytes: number;
   /** Bytes of compiler output kept. */
   compileOutputBytes: number;
+  /** Reuses builds of identical sources (absent: always compile). */
+  compileCache?: CompileCache;
 }
 
 /** A built program: its language, where its artifacts are, and how to run it. */
@@ -93,6 +96,9 @@ export class Judger {
     try {
       writeSourceFiles(ws.box, files);
       const argv = expand(lang.run, { ...vars, heapMb: '{heapMb}' });
+      const cacheKey = lang.compile ? this.ctx.compileCache?.key(lang, files, vars) : undefined;
+      const cached = cacheKey ? this.ctx.compileCache!.take(cacheKey, ws.box) : undefined;
+      if (cached) return { compile: cached, built: { lang, ws, argv } };
       let compile: CompileResult = { ok: true, output: '', timeMs: 0 };
       if (lang.compile) {
         const out = join(ws.io, 'compile.out');
@@ -109,6 +115,7 @@ export class Judger {
         return { compile };
       }
       sealBox(ws.box);
+      if (cacheKey) this.ctx.compileCache!.put(cacheKey, ws.box, compile);
       return { compile, built: { lang, ws, argv } };
     } catch (e) {
       this.discard(ws);

@@ -92,6 +92,7 @@ export const CompileResult = Type.Object({
   ok: Type.Boolean(),
   output: Type.String({ description: 'compiler messages, capped' }),
   timeMs: Type.Number(),
+  cached: Type.Optional(Type.Boolean({ description: 'the build was reused from the compile cache (same language, compiler and sources)' })),
 });
 export type CompileResult = Static<typeof CompileResult>;
 
