@@ -1,56 +1,17 @@
-// Checks the schema cannot express: known languages, limits within the judge's caps, exactly one
-// of source/files, safe file paths, and the size caps from the configuration. Each failure is an
-// HttpError naming the field and, for caps, the setting that sets it.
-import type { Judge, Limits, Program, RunRequest, Submission } from '../src/judge/schema.js';
+// The HTTP layer's own caps on what a client may send (how many tests, how many bytes of tests,
+// sources and stdin, where callbacks may go), each from the configuration and named in the
+// error. Everything about what the judge can do with the request (languages, limits, paths) is
+// the judge's to check: Judge.validate / Judge.validateRun.
+import type { Program, RunRequest, Submission } from '../src/judge/schema.js';
 import type { Config } from '../src/config.js';
 import { HttpError } from './errors.js';
 
 export type CheckConfig = Pick<Config, 'maxTests' | 'maxTestsBytes' | 'maxSourceBytes' | 'callbackHosts'>;
 
-function checkLanguage(judge: Judge, language: string, field: string): void {
-  const known = judge.languages().map((l) => l.id);
-  if (!known.includes(language)) {
-    throw new HttpError(400, 'unknown_language',
-      `${field}: unknown language ${JSON.stringify(language)}; known: ${known.join(', ') || '(none)'}`, { known });
-  }
-}
-
-function checkLimits(judge: Judge, limits: Limits | undefined, field: string): void {
-  if (!limits) return;
-  for (const [key, value] of Object.entries(limits) as Array<[keyof Limits, number | undefined]>) {
-    const cap = judge.caps[key];
-    if (value !== undefined && cap !== undefined && value > cap) {
-      throw new HttpError(400, 'limit_exceeded', `${field}.${key} is ${value}, above the cap of ${cap}`, { cap: { [key]: cap } });
-    }
-  }
-}
-
-/** A relative path that stays inside the work dir. */
-function checkPath(p: string, field: string): void {
-  const bad = p.startsWith('/') || p.includes('\\') || p.includes('\0')
-    || p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
-  if (bad) {
-    throw new HttpError(400, 'invalid_path', `${field}: ${JSON.stringify(p.slice(0, 100))} must be a relative path without ".", ".." or empty segments`);
-  }
-}
-
-/** Exactly one of source/files, safe unique paths; returns the content bytes. */
-function checkProgram(prog: Pick<Program, 'source' | 'files'>, field: string): number {
-  const hasSource = prog.source !== undefined;
-  const hasFiles = prog.files !== undefined;
-  if (hasSource === hasFiles) {
-    throw new HttpError(400, 'invalid_source', `${field}: give exactly one of "source" and "files" (got ${hasSource ? 'both' : 'neither'})`);
-  }
-  if (hasSource) return Buffer.byteLength(prog.source!);
-  if (prog.files!.length === 0) throw new HttpError(400, 'invalid_source', `${field}.files is empty`);
-  const seen = new Set<string>();
-  let bytes = 0;
-  prog.files!.forEach((f, i) => {
-    checkPath(f.path, `${field}.files[${i}].path`);
-    if (seen.has(f.path)) throw new HttpError(400, 'invalid_path', `${field}.files[${i}].path: ${JSON.stringify(f.path)} appears twice`);
-    seen.add(f.path);
-    bytes += Buffer.byteLength(f.content);
-  });
+function programBytes(prog: Pick<Program, 'source' | 'files'> | undefined): number {
+  if (!prog) return 0;
+  let bytes = prog.source !== undefined ? Buffer.byteLength(prog.source) : 0;
+  for (const f of prog.files ?? []) bytes += Buffer.byteLength(f.content);
   return bytes;
 }
 
@@ -60,40 +21,16 @@ function checkSourceBytes(bytes: number, cfg: CheckConfig): void {
   }
 }
 
-export function checkSubmission(sub: Submission, judge: Judge, cfg: CheckConfig): void {
-  checkLanguage(judge, sub.language, 'language');
-  let sourceBytes = checkProgram(sub, 'submission');
-  checkLimits(judge, sub.limits, 'limits');
-
+export function checkSubmissionCaps(sub: Submission, cfg: CheckConfig): void {
   if (sub.tests.length > cfg.maxTests) {
     throw new HttpError(400, 'too_many_tests', `${sub.tests.length} tests, above the cap of ${cfg.maxTests} (GAVEL_MAX_TESTS)`);
   }
   let testBytes = 0;
-  const ids = new Set<string>();
-  sub.tests.forEach((t, i) => {
-    testBytes += Buffer.byteLength(t.input) + Buffer.byteLength(t.expected);
-    if (t.id !== undefined) {
-      if (ids.has(t.id)) throw new HttpError(400, 'duplicate_test_id', `tests[${i}].id ${JSON.stringify(t.id)} is used twice`);
-      ids.add(t.id);
-    }
-  });
+  for (const t of sub.tests) testBytes += Buffer.byteLength(t.input) + Buffer.byteLength(t.expected);
   if (testBytes > cfg.maxTestsBytes) {
     throw new HttpError(413, 'tests_too_large', `test inputs and expected outputs total ${testBytes} bytes, above the cap of ${cfg.maxTestsBytes} (GAVEL_MAX_TESTS_BYTES)`);
   }
-
-  const checker = sub.checker;
-  if (checker?.kind === 'program') {
-    if (!checker.language) throw new HttpError(400, 'invalid_checker', 'checker: kind "program" needs "language"');
-    checkLanguage(judge, checker.language, 'checker.language');
-    sourceBytes += checkProgram(checker, 'checker');
-  } else if (checker && (checker.source !== undefined || checker.files !== undefined)) {
-    throw new HttpError(400, 'invalid_checker', `checker: kind "${checker.kind}" takes no source; use kind "program" for a custom checker`);
-  }
-  if (sub.interactor) {
-    checkLanguage(judge, sub.interactor.language, 'interactor.language');
-    sourceBytes += checkProgram(sub.interactor, 'interactor');
-  }
-  checkSourceBytes(sourceBytes, cfg);
+  checkSourceBytes(programBytes(sub) + programBytes(sub.checker) + programBytes(sub.interactor), cfg);
 
   if (sub.callbackUrl !== undefined) {
     let url: URL | undefined;
@@ -121,26 +58,9 @@ export function callbackHostAllowed(host: string, allowed: readonly string[]): b
   });
 }
 
-export function checkRun(req: RunRequest, judge: Judge, cfg: CheckConfig): void {
-  if ((req.cmd === undefined) === (req.language === undefined)) {
-    throw new HttpError(400, 'invalid_run', 'give exactly one of "cmd" (a command line) and "language" (with "source")');
-  }
-  if (req.language !== undefined && req.source === undefined) {
-    throw new HttpError(400, 'invalid_run', '"language" needs "source"');
-  }
-  if (req.source !== undefined && req.language === undefined) {
-    throw new HttpError(400, 'invalid_run', '"source" needs "language"; with "cmd", send files instead');
-  }
-  if (req.files !== undefined && req.language !== undefined) {
-    throw new HttpError(400, 'invalid_run', '"files" can only be used with "cmd"');
-  }
-  if (req.language !== undefined) checkLanguage(judge, req.language, 'language');
-  checkLimits(judge, req.limits, 'limits');
+export function checkRunCaps(req: RunRequest, cfg: CheckConfig): void {
   let sourceBytes = req.source !== undefined ? Buffer.byteLength(req.source) : 0;
-  for (const [p, content] of Object.entries(req.files ?? {})) {
-    checkPath(p, `files[${JSON.stringify(p.slice(0, 100))}]`);
-    sourceBytes += Buffer.byteLength(content);
-  }
+  for (const content of Object.values(req.files ?? {})) sourceBytes += Buffer.byteLength(content);
   checkSourceBytes(sourceBytes, cfg);
   const stdinBytes = req.stdin !== undefined ? Buffer.byteLength(req.stdin) : 0;
   if (stdinBytes > cfg.maxTestsBytes) {

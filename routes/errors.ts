@@ -3,8 +3,8 @@
 // broken host, and is logged with the request id the client sees in X-Request-Id.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { QueueFullError, ShuttingDownError } from '../src/queue/index.js';
-import { InputError } from '../src/judge/workspace.js';
+import { QueueFullError, ShuttingDownError } from '../src/queue/types.js';
+import { InputError } from '../src/judge/checks.js';
 
 export const ErrorBody = Type.Object({
   error: Type.String({ description: 'machine-readable code, e.g. invalid_request, unknown_language, queue_full' }),
@@ -86,8 +86,8 @@ export function toHttp(err: FastifyError | Error, bodyLimit: number): { status: 
     return { status: err.statusCode, body: { error: err.code, message: err.message, ...err.extra }, headers: err.headers };
   }
   if (err instanceof InputError) {
-    // The judge's own checks of what the client sent (paths, languages, limits).
-    return { status: 400, body: { error: 'invalid_request', message: err.message } };
+    // The judge's checks of what the client sent (languages, limits, paths, ...).
+    return { status: 400, body: { error: err.code, message: err.message, ...err.extra } };
   }
   if (err instanceof QueueFullError) {
     return { status: 429, body: { error: 'queue_full', message: err.message }, headers: { 'retry-after': String(err.retryAfterSec) } };
@@ -131,7 +131,7 @@ interface KnownRoute { method: string; pattern: RegExp }
  * Installs the error and not-found handlers. Call before routes are added: it records them to
  * tell "no such path" (404) from "path exists, wrong method" (405 with Allow).
  */
-export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): (req: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const routes: KnownRoute[] = [];
   app.addHook('onRoute', (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];
@@ -146,7 +146,7 @@ export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): 
     return send(reply, status, body, headers);
   });
 
-  app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) => {
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0];
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
     if (allowed.length) {
@@ -155,5 +155,7 @@ export function registerErrorHandling(app: FastifyInstance, bodyLimit: number): 
       }, { allow: allowed.join(', ') });
     }
     return send(reply, 404, { error: 'not_found', message: `no route ${req.method} ${path}` });
-  });
+  };
+  app.setNotFoundHandler(notFound);
+  return notFound;
 }

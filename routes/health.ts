@@ -2,7 +2,7 @@
 // shutting down). Load balancers should route on /readyz.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../src/app.js';
+import type { AppDeps } from '../src/deps.js';
 import { errorResponse, errors } from './errors.js';
 
 const Ready = Type.Object({
@@ -12,7 +12,7 @@ const Ready = Type.Object({
 }, { description: 'Ready to take work' });
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const { store, judge, queue } = deps;
+  const { judge } = deps;
   // Whether a token is needed here depends on GAVEL_AUTH_HEALTH; the document says "optional".
   const security: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }];
 
@@ -30,23 +30,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
       response: { 200: Ready, 401: errors[401], 503: errorResponse('Not ready: the store or the sandbox pool is unusable, or the service is shutting down') },
     },
   }, async (_req, reply) => {
-    const problems: string[] = [];
-    try {
-      await store.check();
-    } catch (err) {
-      problems.push(`store: ${(err as Error).message}`);
-    }
-    let pool = { size: 0, busy: 0 };
-    try {
-      pool = judge.pool();
-      if (pool.size < 1) problems.push('sandbox pool has no slots');
-    } catch (err) {
-      problems.push(`sandbox pool: ${(err as Error).message}`);
-    }
-    if (queue.isDraining) problems.push('shutting down');
+    const problems = await deps.readiness();
     if (problems.length) {
       return reply.code(503).send({ error: 'not_ready', message: problems.join('; ') });
     }
-    return { status: 'ready' as const, pool, queue: { depth: queue.depth, inFlight: queue.inFlight } };
+    return { status: 'ready' as const, pool: judge.pool(), queue: await deps.queueStats() };
   });
 };

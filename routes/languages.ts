@@ -1,7 +1,7 @@
 // GET /v1/languages: what the judge can compile and run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../src/app.js';
+import type { AppDeps } from '../src/deps.js';
 import { errors } from './errors.js';
 
 const Language = Type.Object({
@@ -11,7 +11,7 @@ const Language = Type.Object({
 });
 
 export const languageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/v1/languages', {
+  app.get('/languages', {
     schema: {
       summary: 'List the supported languages',
       operationId: 'listLanguages', tags: ['languages'], security: [{ bearerAuth: [] }],

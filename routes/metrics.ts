@@ -1,7 +1,7 @@
 // GET /metrics: Prometheus text exposition from the service's own registry.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { AppDeps } from '../src/app.js';
+import type { AppDeps } from '../src/deps.js';
 import { errors } from './errors.js';
 
 export const metricsRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {

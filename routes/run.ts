@@ -2,14 +2,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { RunRequest, RunResponse } from '../src/judge/schema.js';
-import type { AppDeps } from '../src/app.js';
+import type { AppDeps } from '../src/deps.js';
 import { commonErrors } from './errors.js';
-import { checkRun } from './checks.js';
+import { checkRunCaps } from './checks.js';
 
 export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const { judge, queue, metrics, config } = deps;
+  const { judge, runs, metrics, config } = deps;
 
-  app.post('/v1/run', {
+  app.post('/run', {
     schema: {
       summary: 'Run one program synchronously',
       description: 'Runs a command (cmd) or a program (language + source) once in the sandbox and answers when it ends. '
@@ -19,7 +19,8 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
       response: { 200: Type.Unsafe<RunResponse>({ ...RunResponse, description: 'The run\'s outcome' }), ...commonErrors },
     },
   }, async (req, reply) => {
-    checkRun(req.body, judge, config);
+    judge.validateRun(req.body);
+    checkRunCaps(req.body, config);
     // A client that hangs up no longer needs the run: free the slot.
     const gone = new AbortController();
     reply.raw.on('close', () => {
@@ -27,7 +28,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
     });
     let result: RunResponse;
     try {
-      result = await queue.run((signal) => judge.run(req.body, signal), gone.signal);
+      result = await runs.execute(req.body, gone.signal);
     } catch (e) {
       if (!gone.signal.aborted) throw e;
       result = { status: 'SE', error: 'cancelled', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '' };

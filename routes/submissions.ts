@@ -4,11 +4,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Submission } from '../src/judge/schema.js';
 import type { StoredEvent } from '../src/store/index.js';
-import type { Subscriber } from '../src/events/hub.js';
-import { SubmissionView, toView } from '../src/view.js';
-import type { AppDeps } from '../src/app.js';
+import type { Subscriber } from '../src/events/types.js';
+import type { SubmissionView } from '../src/view.js';
+import type { AppDeps } from '../src/deps.js';
 import { commonErrors, errors, HttpError } from './errors.js';
-import { checkSubmission } from './checks.js';
+import { checkSubmissionCaps } from './checks.js';
 
 /** The shared SubmissionView component (registered by buildApp), with a per-response description. */
 const view = (description: string) => Type.Unsafe<SubmissionView>({ $ref: 'SubmissionView#', description });
@@ -86,12 +86,15 @@ function parseLastEventId(value: unknown): number {
   return Number(text.trim());
 }
 
+/** How long DELETE waits for a running submission to stop before answering 202. */
+const CANCEL_WAIT_MS = 2000;
+
 const notFound = (id: string) => new HttpError(404, 'not_found', `no submission ${JSON.stringify(id)} (unknown, or deleted after the retention period)`);
 
 export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const { store, queue, hub, judge, config } = deps;
+  const { store, submissions, bus, judge, config } = deps;
 
-  app.post('/v1/submissions', {
+  app.post('/submissions', {
     schema: {
       summary: 'Submit a program for judging',
       description: 'Stores the submission durably, queues it, and answers 202 with its id; follow it with GET or the events stream.',
@@ -100,10 +103,9 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
       response: { 202: Accepted, ...commonErrors },
     },
   }, async (req, reply) => {
-    checkSubmission(req.body, judge, config);
-    // The real judge has deeper checks of its own (per-language file rules); they throw InputError.
-    (judge as Partial<{ validate(sub: Submission): void }>).validate?.(req.body);
-    const acc = await queue.accept(req.body);
+    judge.validate(req.body);
+    checkSubmissionCaps(req.body, config);
+    const acc = await submissions.accept(req.body);
     req.log.info({ submissionId: acc.id, language: req.body.language, tests: req.body.tests.length }, 'submission accepted');
     return reply.code(202).header('location', `/v1/submissions/${acc.id}`).send({
       id: acc.id, status: 'queued', ...(acc.position !== undefined ? { position: acc.position } : {}),
@@ -111,7 +113,7 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
     });
   });
 
-  app.get('/v1/submissions/:id', {
+  app.get('/submissions/:id', {
     schema: {
       summary: 'Get a submission and its results so far',
       operationId: 'getSubmission', tags, security,
@@ -119,12 +121,12 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
       response: { 200: view('The submission, with results so far'), 401: errors[401], 404: errors[404] },
     },
   }, async (req) => {
-    const rec = await store.get(req.params.id);
-    if (!rec) throw notFound(req.params.id);
-    return toView(rec, rec.status === 'finished' ? undefined : queue.progress(rec.id));
+    const view = await submissions.view(req.params.id);
+    if (!view) throw notFound(req.params.id);
+    return view;
   });
 
-  app.delete('/v1/submissions/:id', {
+  app.delete('/submissions/:id', {
     schema: {
       summary: 'Cancel a queued or running submission',
       description: 'A cancelled submission ends finished with verdict IE, error "cancelled" and cancelled=true. '
@@ -138,22 +140,17 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
     },
   }, async (req, reply) => {
     const { id } = req.params;
-    const rec = await store.get(id);
-    if (!rec) throw notFound(id);
-    if (rec.status === 'finished') throw new HttpError(409, 'already_finished', `submission ${id} has already finished`);
-    const c = queue.cancel(id);
-    if (!c) throw new HttpError(409, 'not_cancellable', `submission ${id} is not being handled by this instance`);
+    const c = await submissions.cancel(id, CANCEL_WAIT_MS);
+    switch (c.state) {
+      case 'unknown': throw notFound(id);
+      case 'finished': throw new HttpError(409, 'already_finished', `submission ${id} has already finished`);
+      case 'not_cancellable': throw new HttpError(409, 'not_cancellable', `submission ${id} is not queued or running anywhere this service knows of`);
+    }
     req.log.info({ submissionId: id, was: c.was }, 'cancel requested');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([c.done, new Promise<void>((r) => { timer = setTimeout(r, 2000); })]);
-    clearTimeout(timer);
-    const now = await store.get(id);
-    if (!now) throw notFound(id);
-    const finished = now.status === 'finished';
-    return reply.code(finished ? 200 : 202).send(toView(now, finished ? undefined : queue.progress(id)));
+    return reply.code(c.finished ? 200 : 202).send(c.view);
   });
 
-  app.get('/v1/submissions/:id/events', {
+  app.get('/submissions/:id/events', {
     // A HEAD would hold the connection open like a stream without ever getting data.
     exposeHeadRoute: false,
     schema: {
@@ -191,19 +188,17 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
     });
     res.write(`retry: ${config.sseRetryMs}\n\n`);
     const stream = new SseStream(res, config.heartbeatMs);
-    const unsubscribe = hub.subscribe(id, after, stream);
-    if (unsubscribe) {
-      stream.onClose(unsubscribe);
-      const position = queue.progress(id)?.position;
-      if (position !== undefined) hub.transient(id, 'status', { status: 'queued', position });
-      return;
-    }
-    // Not live here: it has finished (or belongs to no running judge), so the store has it all.
     try {
-      for (const ev of await store.events(id, after)) stream.send(ev);
+      // Replays what the store has after `after`, then streams live; ends after the verdict.
+      stream.onClose(await bus.subscribe(id, after, stream));
     } catch (err) {
       req.log.error({ err, submissionId: id }, 'event replay failed');
+      stream.end();
+      return;
     }
-    stream.end();
+    if (rec.status === 'queued') {
+      const position = await submissions.position(id);
+      if (position !== undefined) bus.transient(id, 'status', { status: 'queued', position });
+    }
   });
 };

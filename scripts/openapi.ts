@@ -6,11 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { configWith } from '../src/config.js';
 import type { Judge } from '../src/judge/schema.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { EventHub } from '../src/events/hub.js';
-import { Metrics } from '../src/metrics.js';
-import { WebhookSender } from '../src/webhook.js';
-import { SubmissionQueue } from '../src/queue/index.js';
+import { createServices } from '../src/services.js';
 import { buildApp } from '../src/app.js';
 import { renderOpenApi } from '../routes/openapi.js';
 
@@ -22,22 +18,23 @@ export async function generateOpenApi(): Promise<string> {
     languages: () => [],
     caps: { timeMs: 1, wallTimeMs: 1, memoryBytes: 1, outputBytes: 1, processes: 1 },
     judge: () => Promise.reject(new Error('documentation build: no judge')),
-    run: () => Promise.reject(new Error('documentation build: no judge')),
+    validate: () => undefined,
+    validateRun: () => undefined,
+    execute: () => Promise.reject(new Error('documentation build: no judge')),
     pool: () => ({ size: 0, busy: 0 }),
     close: async () => undefined,
   };
-  const store = new SqliteStore({ dataDir: ':memory:' });
-  const metrics = new Metrics();
-  const hub = new EventHub({ telemetryHz: config.telemetryHz });
-  const webhooks = new WebhookSender({ secret: '', attempts: 1, backoffMs: 1, timeoutMs: 1, store, logger });
-  const queue = new SubmissionQueue({ store, judge: docOnly, hub, metrics, webhooks, logger, queueMax: 1, runQueueMax: 0 });
-  const app = buildApp({ config, judge: docOnly, store, queue, hub, metrics, logger });
+  const svc = await createServices(config, docOnly, logger);
+  const app = buildApp({
+    config, judge: docOnly, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
+    readiness: svc.readiness, queueStats: async () => ({ depth: 0, inFlight: 0 }),
+  });
   try {
     await app.ready();
     return renderOpenApi(app);
   } finally {
     await app.close();
-    await store.close();
+    await svc.close(false);
   }
 }
 

@@ -1,9 +1,11 @@
-// `npm test`: every suite, in order — the host suite (real namespaces, cgroup v1, real
-// compilers), the cgroup-v2 suite inside a v2 guest, and the Docker image end to end.
-// Set GAVEL_TEST_ONLY=host (or host,cgroup2) to run a subset while developing.
+// `npm test`: every suite, in order — the unit tier (pure logic: no root, no sandbox, seconds),
+// the host suite (real namespaces, cgroup v1, real compilers), the cgroup-v2 suite inside a v2
+// guest, and the Docker image end to end.
+// Set GAVEL_TEST_ONLY=unit (or host, or host,cgroup2) to run a subset while developing.
 import { spawnSync } from 'node:child_process';
 
 const suites = [
+  ['unit', 'node', ['--test', 'dist/test/unit/']],
   ['host', 'node', ['--test', '--test-concurrency=1', '--test-timeout=600000', 'dist/test/']],
   ['cgroup2', 'bash', ['scripts/test-cgroup2.sh']],
   ['docker', 'bash', ['scripts/test-docker.sh']],

@@ -1,15 +1,9 @@
 // Builds the Fastify app from already-constructed parts (no I/O of its own), so tests and the
 // entry point wire the same thing. Routes live in ../routes, one plugin per resource.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type onRequestHookHandler } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import type { Judge } from './judge/schema.js';
-import type { Store } from './store/index.js';
-import type { SubmissionQueue } from './queue/index.js';
-import type { EventHub } from './events/hub.js';
-import type { Metrics } from './metrics.js';
+import type { AppDeps } from './deps.js';
 import { registerJsonParser } from '../routes/json.js';
 import { ErrorBody, registerErrorHandling } from '../routes/errors.js';
 import { SubmissionView } from './view.js';
@@ -21,20 +15,12 @@ import { languageRoutes } from '../routes/languages.js';
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
 
-export interface AppDeps {
-  config: Config;
-  judge: Judge;
-  store: Store;
-  queue: SubmissionQueue;
-  hub: EventHub;
-  metrics: Metrics;
-  logger: Logger;
-}
+export type { AppDeps } from './deps.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Constant-time check of `Authorization: Bearer <token>` against the configured tokens. */
-function makeTokenCheck(tokens: string[]): (req: FastifyRequest) => boolean {
+function makeTokenCheck(tokens: readonly string[]): (req: FastifyRequest) => boolean {
   const known = tokens.map(digest);
   return (req) => {
     const header = req.headers.authorization;
@@ -68,23 +54,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   registerJsonParser(app);
 
-  registerErrorHandling(app, config.bodyLimit);
+  const notFound = registerErrorHandling(app, config.bodyLimit);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
-
-  if (config.tokens.length) {
-    const valid = makeTokenCheck(config.tokens);
-    const protectedPath = (path: string) => path === '/v1' || path.startsWith('/v1/')
-      || (config.authMetrics && path === '/metrics')
-      || (config.authHealth && (path === '/healthz' || path === '/readyz'));
-    app.addHook('onRequest', async (req, reply) => {
-      if (!protectedPath(req.url.split('?')[0]) || valid(req)) return;
-      return reply.code(401).header('www-authenticate', 'Bearer realm="gavel"').type('application/json; charset=utf-8')
-        .send({ error: 'unauthorized', message: 'this route needs "Authorization: Bearer <token>" with a token from GAVEL_TOKENS' });
-    });
-  }
 
   app.addHook('onResponse', async (req, reply) => {
     metrics.http.observe({
@@ -99,10 +73,33 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addSchema({ $id: 'SubmissionView', ...SubmissionView });
   app.register(swagger, swaggerOptions);
   app.register(openapiRoutes);
-  app.register(submissionRoutes, { deps });
-  app.register(runRoutes, { deps });
-  app.register(languageRoutes, { deps });
-  app.register(healthRoutes, { deps });
-  app.register(metricsRoutes, { deps });
+  // Each plugin is its own encapsulation context: a hook added inside guards only its routes
+  // (and, for /v1, its not-found handler, so unknown /v1 paths need the token too).
+  const auth = config.tokens.length ? bearerAuth(config.tokens) : undefined;
+  app.register(async (v1) => {
+    if (auth) v1.addHook('onRequest', auth);
+    v1.setNotFoundHandler(notFound);
+    await v1.register(submissionRoutes, { deps });
+    await v1.register(runRoutes, { deps });
+    await v1.register(languageRoutes, { deps });
+  }, { prefix: '/v1' });
+  app.register(async (health) => {
+    if (auth && config.authHealth) health.addHook('onRequest', auth);
+    await health.register(healthRoutes, { deps });
+  });
+  app.register(async (m) => {
+    if (auth && config.authMetrics) m.addHook('onRequest', auth);
+    await m.register(metricsRoutes, { deps });
+  });
   return app;
+}
+
+/** An onRequest hook answering 401 unless the request carries one of `tokens`. */
+function bearerAuth(tokens: readonly string[]): onRequestHookHandler {
+  const valid = makeTokenCheck(tokens);
+  return async (req, reply) => {
+    if (valid(req)) return;
+    return reply.code(401).header('www-authenticate', 'Bearer realm="gavel"').type('application/json; charset=utf-8')
+      .send({ error: 'unauthorized', message: 'this route needs "Authorization: Bearer <token>" with a token from GAVEL_TOKENS' });
+  };
 }

@@ -3,8 +3,8 @@
 import client from 'prom-client';
 
 export interface MetricSources {
-  queueDepth(): number;
-  inFlight(): number;
+  queueDepth(): Promise<number>;
+  inFlight(): Promise<number>;
   pool(): { size: number; busy: number };
 }
 
@@ -59,11 +59,11 @@ export class Metrics {
     const self = this;
     new client.Gauge({
       name: 'gavel_queue_depth', help: 'Submissions accepted and waiting for a sandbox slot.', registers: [this.registry],
-      collect() { this.set(self.sources?.queueDepth() ?? 0); },
+      async collect() { this.set((await self.sources?.queueDepth()) ?? 0); },
     });
     new client.Gauge({
       name: 'gavel_submissions_in_flight', help: 'Submissions accepted and not finished (queued + judging).', registers: [this.registry],
-      collect() { this.set(self.sources?.inFlight() ?? 0); },
+      async collect() { this.set((await self.sources?.inFlight()) ?? 0); },
     });
     new client.Gauge({
       name: 'gavel_pool_slots', help: 'Sandbox slots by state.', labelNames: ['state'] as const, registers: [this.registry],

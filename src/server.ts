@@ -1,4 +1,4 @@
-// Entry point: config → logger → store → judge → queue (recovering unfinished work) → HTTP.
+// Entry point: config → logger → judge → services (backends, recovering unfinished work) → HTTP.
 // `node dist/src/server.js` runs it; startServer() is also what tests use in-process.
 // On SIGTERM/SIGINT: new submissions get 503, running work gets GAVEL_SHUTDOWN_MS to finish,
 // whatever is left stays queued in the store for the next start, then everything closes, exit 0.
@@ -9,25 +9,12 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { describeConfig, loadConfig, type Config } from './config.js';
 import type { Judge } from './judge/schema.js';
-import { SqliteStore } from './store/sqlite.js';
-import { EventHub } from './events/hub.js';
-import { Metrics } from './metrics.js';
-import { WebhookSender } from './webhook.js';
-import { SubmissionQueue } from './queue/index.js';
-import { toView } from './view.js';
+import { createServices, type BackendFactory, type Services } from './services.js';
 import { buildApp } from './app.js';
 
-export interface Service {
+export interface Service extends Services {
   app: FastifyInstance;
   url: string;
-  config: Config;
-  judge: Judge;
-  store: SqliteStore;
-  queue: SubmissionQueue;
-  hub: EventHub;
-  metrics: Metrics;
-  webhooks: WebhookSender;
-  logger: Logger;
   /** Graceful shutdown (idempotent); resolves when everything is closed. */
   stop(): Promise<void>;
 }
@@ -36,6 +23,8 @@ export interface StartOptions {
   /** Use this judge instead of creating one; it is then not closed by stop(). */
   judge?: Judge;
   logger?: Logger;
+  /** Backends other than the configured ones (tests). */
+  backends?: BackendFactory;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -47,64 +36,39 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   logger.info({ config: describeConfig(config) }, 'gavel starting');
   if (!config.webhookSecret) logger.warn('GAVEL_WEBHOOK_SECRET is not set: callbacks will be sent without X-Gavel-Signature');
 
-  const store = new SqliteStore({ dataDir: config.dataDir, synchronous: config.sqliteSync });
-  let judge: Judge;
   const ownsJudge = !opts.judge;
+  let judge: Judge;
+  if (opts.judge) {
+    judge = opts.judge;
+  } else {
+    const { createJudge } = await import('./judge/index.js');
+    judge = await createJudge({
+      poolSize: config.poolSize, name: config.instance, uidBase: config.uidBase, languagesFile: config.languagesFile,
+      allowUnlimited: config.allowUnlimited,
+      logger: logger.child({ component: 'judge' }),
+    });
+  }
+
+  let svc: Services;
   try {
-    if (opts.judge) {
-      judge = opts.judge;
-    } else {
-      const { createJudge } = await import('./judge/index.js');
-      judge = await createJudge({
-        poolSize: config.poolSize, name: config.instance, uidBase: config.uidBase, languagesFile: config.languagesFile,
-        allowUnlimited: config.allowUnlimited,
-        logger: logger.child({ component: 'judge' }),
-      });
-    }
+    svc = await createServices(config, judge, logger, opts.backends);
   } catch (err) {
-    await store.close();
+    if (ownsJudge) await judge.close().catch(() => undefined);
     throw err;
   }
 
-  const metrics = new Metrics();
-  const hub = new EventHub({
-    telemetryHz: config.telemetryHz,
-    onPersistError: (id, ev, err) => logger.error({ err, submissionId: id, seq: ev.seq, type: ev.type }, 'could not store an event; it is not sent'),
-  });
-  const webhooks = new WebhookSender({
-    secret: config.webhookSecret, attempts: config.webhookAttempts, backoffMs: config.webhookBackoffMs,
-    timeoutMs: config.webhookTimeoutMs, store, logger: logger.child({ component: 'webhook' }), metrics,
-  });
-  const queue = new SubmissionQueue({
-    store, judge, hub, metrics, webhooks, logger, queueMax: config.queueMax, runQueueMax: config.runQueueMax,
-  });
-  metrics.bind({ queueDepth: () => queue.depth, inFlight: () => queue.inFlight, pool: () => judge.pool() });
-
   let app: FastifyInstance | undefined;
-  let retention: NodeJS.Timeout | undefined;
   try {
-    await queue.recover();
-    for (const rec of await store.pendingCallbacks()) {
-      if (rec.callbackUrl) webhooks.deliver(rec.id, rec.callbackUrl, toView(rec), rec.callbackAttempts);
-    }
-    const sweep = () => {
-      if (config.retentionHours <= 0) return;
-      store.purgeFinished(Date.now() - config.retentionHours * 3_600_000)
-        .then((n) => { if (n) logger.info({ deleted: n }, 'retention: deleted old finished submissions'); })
-        .catch((err) => logger.error({ err }, 'retention sweep failed'));
-    };
-    sweep();
-    retention = setInterval(sweep, config.retentionCheckMs);
-    retention.unref();
-
-    app = buildApp({ config, judge, store, queue, hub, metrics, logger });
+    await svc.start();
+    app = buildApp({
+      config, judge, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
+      readiness: svc.readiness,
+      queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
+    });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
-    clearInterval(retention);
     await app?.close().catch(() => undefined);
-    await webhooks.close();
-    if (ownsJudge) await judge.close().catch(() => undefined);
-    await store.close();
+    await svc.close(ownsJudge);
     throw err;
   }
 
@@ -113,31 +77,27 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = `http://${host}:${addr.port}`;
   const pool = judge.pool();
   logger.info({
-    url, poolSize: pool.size, queued: queue.depth, languages: judge.languages().map((l) => l.id), sandbox: judge.describe?.(),
+    url, poolSize: pool.size, queued: await svc.queue.depth(), languages: judge.languages().map((l) => l.id), sandbox: judge.describe?.(),
   }, 'gavel listening');
 
   let stopping: Promise<void> | undefined;
   const server = app;
   const stop = () => {
     stopping ??= (async () => {
-      logger.info({ deadlineMs: config.shutdownMs, running: queue.inFlight - queue.depth, queued: queue.depth }, 'shutting down');
-      const { interrupted } = await queue.drain(config.shutdownMs);
-      if (interrupted) logger.warn({ interrupted }, 'aborted running submissions at the deadline; they run again at next start');
-      // Event streams never end on their own; clients reconnect elsewhere with Last-Event-ID.
-      hub.closeAll();
-      clearInterval(retention);
-      await webhooks.close();
+      const queued = await svc.queue.depth();
+      logger.info({ deadlineMs: config.shutdownMs, running: (await svc.queue.size()) - queued, queued }, 'shutting down');
+      await svc.drain();
       const force = setTimeout(() => server.server.closeAllConnections(), 5000);
       await server.close();
       clearTimeout(force);
-      if (ownsJudge) await judge.close().catch((err) => logger.error({ err }, 'closing the judge failed'));
-      await store.close();
-      logger.info({ left: queue.depth }, 'stopped; queued submissions stay in the store');
+      const left = await svc.queue.depth();
+      await svc.close(ownsJudge);
+      logger.info({ left }, 'stopped; queued submissions stay in the store');
     })();
     return stopping;
   };
 
-  return { app, url, config, judge, store, queue, hub, metrics, webhooks, logger, stop };
+  return { ...svc, app, url, stop };
 }
 
 async function main(): Promise<void> {

@@ -37,7 +37,7 @@ before(async () => {
   mkdirSync('/var/tmp', { recursive: true });
   data = mkdtempSync(join('/var/tmp', `gavel-pjudge-${process.pid}-`));
   judge = await createJudge({ poolSize: 2, name: `gavel-ptest-${process.pid}` });
-  service = await ProblemService.open({ dataDir: data, judger: judge.judger, ctx: judge.ctx, synchronous: 'NORMAL' });
+  service = await ProblemService.open({ dataDir: data, pipeline: judge.pipeline, ctx: judge.ctx, synchronous: 'NORMAL' });
   await Promise.all([
     put('flags', fixture('flags')), put('floats', fixture('floats'), 'zip'), put('cppcheck', fixture('cppcheck'), 'tar.gz'),
     put('pycheck', fixture('pycheck')), put('buildrun', fixture('buildrun'), 'zip'), put('guess', fixture('guess')),

@@ -34,7 +34,7 @@ export async function openProblemDir(dir: string, judge: LocalJudge, opts: { tim
   };
   let service: ProblemService | undefined;
   try {
-    service = await ProblemService.open({ dataDir: data, judger: judge.judger, ctx: judge.ctx, synchronous: 'NORMAL' });
+    service = await ProblemService.open({ dataDir: data, pipeline: judge.pipeline, ctx: judge.ctx, synchronous: 'NORMAL' });
     // The same path as an upload: the directory packed as a tar stream.
     const body = Readable.from(create({ cwd: resolve(dir), portable: true, follow: false }, ['.']));
     const id = basename(resolve(dir)).replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'problem';

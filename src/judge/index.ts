@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
 import { detectLanguages } from './languages.js';
-import { Judger, resolveLimits, type JudgeContext } from './pipeline.js';
+import { SubmissionPipeline, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
-import { InputError, readCapped, safeRelative } from './workspace.js';
+import { readCapped, safeRelative } from './workspace.js';
+import { validateRun, validateSubmission, type CheckContext } from './checks.js';
 import { ScratchDirs } from './scratch.js';
 import { CompileCache } from './compile-cache.js';
 
-export { InputError } from './workspace.js';
+export { InputError } from './checks.js';
 
 export const DEFAULT_LIMITS: Required<Limits> = {
   timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
@@ -32,12 +33,15 @@ export interface JudgeOptions extends SandboxOptions {
 
 export const DEFAULT_COMPILE_CACHE_BYTES = 256 << 20;
 
-class JudgeService implements Judge {
+/** The Judge backed by this host's sandbox pool. */
+class SandboxJudge implements Judge {
   readonly caps: Required<Limits>;
   private scratch: ScratchDirs;
-  // judger and ctx are public for problem judging (src/problems/), which builds on them.
-  constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly judger: Judger) {
+  private readonly checks: CheckContext;
+  // ctx and pipeline are public for problem judging (src/problems/), which builds on them.
+  constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
+    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
 
@@ -46,25 +50,27 @@ class JudgeService implements Judge {
   }
 
   validate(sub: Submission): void {
-    this.judger.validate(sub);
+    validateSubmission(sub, this.checks);
+  }
+
+  validateRun(req: RunRequest): void {
+    validateRun(req, this.checks);
   }
 
   async judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal) {
-    return this.judger.judge(sub, onEvent, signal);
+    return this.pipeline.judge(sub, onEvent, signal);
   }
 
-  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
-    if ((req.cmd === undefined) === (req.language === undefined)) throw new InputError('give exactly one of "cmd" or "language" (with "source")');
-    if (req.language !== undefined && req.source === undefined) throw new InputError('"language" needs "source"');
-    if (req.files && req.language !== undefined) throw new InputError('"files" can only be used with "cmd"');
+  async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+    this.validateRun(req);
     const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
     const scratch = this.scratch.take();
-    let built: Awaited<ReturnType<Judger['build']>>['built'];
+    let built: Awaited<ReturnType<SubmissionPipeline['build']>>['built'];
     try {
       let argv = req.cmd ?? [];
       let compile: RunResponse['compile'];
       if (req.language !== undefined) {
-        const b = await this.judger.build({ language: req.language, source: req.source! }, signal);
+        const b = await this.pipeline.build({ language: req.language, source: req.source! }, signal);
         compile = b.compile;
         if (!b.built) return { status: 'CE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdout: '', stderr: '', compile };
         built = b.built;
@@ -94,7 +100,7 @@ class JudgeService implements Judge {
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {
-      if (built) this.judger.discard(built.ws);
+      if (built) this.pipeline.discard(built.ws);
       this.scratch.give(scratch);
     }
   }
@@ -114,7 +120,7 @@ class JudgeService implements Judge {
   }
 }
 
-export type LocalJudge = Judge & { validate(sub: Submission): void; describe(): string; readonly ctx: JudgeContext; readonly judger: Judger };
+export type LocalJudge = Judge & { describe(): string; readonly ctx: JudgeContext; readonly pipeline: SubmissionPipeline };
 
 export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> {
   const languages = detectLanguages(opts.languagesFile);
@@ -129,5 +135,5 @@ export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> 
     compileOutputBytes: 16 * 1024,
     compileCache: opts.compileCacheBytes === 0 ? undefined : new CompileCache(join(sandbox.pool.runDir, 'compile-cache'), opts.compileCacheBytes ?? DEFAULT_COMPILE_CACHE_BYTES),
   };
-  return new JudgeService(sandbox, ctx, new Judger(ctx));
+  return new SandboxJudge(sandbox, ctx, new SubmissionPipeline(ctx));
 }

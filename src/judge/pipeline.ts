@@ -67,25 +67,13 @@ function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] 
   return { files, vars };
 }
 
-export class Judger {
+export class SubmissionPipeline {
   constructor(private ctx: JudgeContext) {}
 
   language(id: string): Language {
     const lang = this.ctx.languages.get(id);
     if (!lang) throw new InputError(`unknown language "${id}"; known: ${[...this.ctx.languages.keys()].join(', ')}`);
     return lang;
-  }
-
-  /** Validates what can be checked before queueing (language ids, limits, file paths). */
-  validate(sub: Submission): void {
-    this.language(sub.language);
-    resolveLimits(this.ctx, sub.limits);
-    sourceFiles(this.language(sub.language), sub);
-    if (sub.checker?.kind === 'program') {
-      if (!sub.checker.language) throw new InputError('checker.kind "program" needs checker.language');
-      sourceFiles(this.language(sub.checker.language), sub.checker);
-    }
-    if (sub.interactor) sourceFiles(this.language(sub.interactor.language), sub.interactor);
   }
 
   /** Compiles a program in its own workspace; returns the compile result and, on success, how to run it. */

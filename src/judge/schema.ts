@@ -146,13 +146,22 @@ export type RunResponse = Static<typeof RunResponse>;
 
 export interface LanguageInfo { id: string; name: string; version: string }
 
-/** What the HTTP layer needs from the judge; createJudge() in ./index.ts builds the real one. */
+/**
+ * The judge as the service and the CLI see it: what it offers, what it accepts, judging a
+ * submission, and one-off runs. createJudge() in ./index.ts builds the sandbox-backed one.
+ */
 export interface Judge {
   languages(): LanguageInfo[];
   /** Caps the server enforces on client-supplied limits (400 when exceeded). */
   readonly caps: Required<Limits>;
+  /** Throws InputError (./checks.ts) naming the field when the judge cannot take `sub`. */
+  validate(sub: Submission): void;
+  /** The same for a /v1/run request. */
+  validateRun(req: RunRequest): void;
+  /** Judges a whole submission; never throws for a fault in the submission itself. */
   judge(sub: Submission, onEvent: (e: JudgeEvent) => void, signal?: AbortSignal): Promise<JudgeResult>;
-  run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse>;
+  /** Runs one program once (POST /v1/run) in a free sandbox slot; the caller holds the slot. */
+  execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse>;
   pool(): { size: number; busy: number };
   /** One line on the sandbox: cgroup version, controllers and features found. */
   describe?(): string;

@@ -2,10 +2,11 @@
 // (sources, then compiled artifacts), `io` holds test inputs, outputs and answers, which
 // the program never sees except through its stdin/stdout.
 import { chmodSync, chownSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, writeFileSync } from 'node:fs';
-import { dirname, join, normalize, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { SourceFile } from './schema.js';
+import { checkRelativePath, InputError } from './checks.js';
 
-export class InputError extends Error {}
+export { InputError };
 
 export interface Workspace {
   root: string;
@@ -20,13 +21,9 @@ export function makeWorkspace(root: string): Workspace {
   return ws;
 }
 
-/** A relative path that stays inside the box: no absolute paths, no "..", no NULs. */
+/** A relative path that stays inside the box, by the judge's one path policy (./checks.ts). */
 export function safeRelative(path: string): string {
-  const n = normalize(path);
-  if (path.includes('\0') || n.startsWith('/') || n === '..' || n.startsWith('..' + sep) || n === '.' || n === '') {
-    throw new InputError(`file path "${path.slice(0, 100)}" must be relative and stay inside the work dir`);
-  }
-  return n;
+  return checkRelativePath(path, 'file path');
 }
 
 export function writeSourceFiles(box: string, files: SourceFile[]): void {

@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { join, relative } from 'node:path';
 import { makePipe } from '../sandbox/native.js';
 import type { RunResult, RunSpec } from '../sandbox/types.js';
-import type { Built, JudgeContext, Judger } from '../judge/pipeline.js';
+import type { Built, JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, Limits, SourceFile, TestResult, Verdict } from '../judge/schema.js';
 import { InputError, readCapped } from '../judge/workspace.js';
 import { AnswerTooLongError, defaultValidate } from './default-validator.js';
@@ -99,11 +99,11 @@ const AC_EXIT = 42;
 const WA_EXIT = 43;
 
 export class ProblemJudge {
-  constructor(private judger: Judger, private ctx: JudgeContext, private blobs: BlobStore, private base: string) {}
+  constructor(private pipeline: SubmissionPipeline, private ctx: JudgeContext, private blobs: BlobStore, private base: string) {}
 
   /** Checks what can be checked before queueing: the language, the limits. */
   validate(v: StoredVersion, run: ProblemRun): void {
-    this.judger.language(run.language);
+    this.pipeline.language(run.language);
     problemLimits(this.ctx, v.meta, run.limits);
     if ((run.source === undefined) === (run.files === undefined)) throw new InputError('give exactly one of "source" or "files"');
   }
@@ -118,7 +118,7 @@ export class ProblemJudge {
       return result;
     };
     onEvent({ type: 'status', status: 'compiling' });
-    const main = await this.judger.build(withIncludes(run, includeFiles(dirs, meta, run.language)), signal);
+    const main = await this.pipeline.build(withIncludes(run, includeFiles(dirs, meta, run.language)), signal);
     onEvent({ type: 'compile', result: main.compile });
     if (!main.built) return finish({ verdict: 'CE', timeMs: 0, memoryBytes: 0, compile: main.compile, tests: [] });
     const built = main.built;
@@ -169,12 +169,12 @@ export class ProblemJudge {
         tests: results,
       });
     } finally {
-      this.judger.discard(built.ws);
+      this.pipeline.discard(built.ws);
     }
   }
 
   private submissionSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec>): RunSpec {
-    const spec = this.judger.runSpec(b, L, extra);
+    const spec = this.pipeline.runSpec(b, L, extra);
     // Contest systems give the stack as much as the memory limit: deep recursion ends by the
     // memory limit (MLE/RE), never by a small fixed stack.
     spec.limits = { ...spec.limits, stackBytes: L.memoryBytes };
@@ -189,8 +189,8 @@ export class ProblemJudge {
       stdin: { kind: 'file', path: f.input }, stdout: { kind: 'file', path: f.output }, stderr: { kind: 'file', path: f.error },
       telemetryMs: 250, onTelemetry, signal,
     }));
-    const base = this.judger.measure(r, f);
-    const v = this.judger.runVerdict(b.lang, r, f.error);
+    const base = this.pipeline.measure(r, f);
+    const v = this.pipeline.runVerdict(b.lang, r, f.error);
     if (v !== 'AC') return { verdict: v, ...base };
     if (meta.validation === 'default') {
       try {
@@ -296,13 +296,13 @@ export class ProblemJudge {
         valSpec,
       ], () => [toSolR, toSolW, toValR, toValW].forEach((fd) => closeSync(fd)), signal);
       if (sol.status === 'SE' || val.status === 'SE') throw new Error(`sandbox error in an interactive run: ${sol.error ?? val.error}`);
-      const base = { ...this.judger.measure(sol, f), stdout: '' };
+      const base = { ...this.pipeline.measure(sol, f), stdout: '' };
       const vv = this.validatorVerdict(val, fb, `interactor ${meta.validators[0].path}`);
       const msg = vv.message ? { checkerMessage: vv.message } : {};
       if (vv.verdict === 'IE') return { ...base, verdict: 'IE', ...msg };
       const validatorFirst = val.endedAt !== undefined && sol.endedAt !== undefined ? val.endedAt < sol.endedAt : val.wallTimeMs < sol.wallTimeMs;
       if (vv.verdict === 'WA' && validatorFirst) return { ...base, verdict: 'WA', ...msg };
-      const own = this.judger.runVerdict(b.lang, sol, f.error);
+      const own = this.pipeline.runVerdict(b.lang, sol, f.error);
       if (own === 'TLE') return { ...base, verdict: 'TLE', ...msg };
       const sigpipe = own === 'RE' && sol.signal === 13 && validatorFirst;
       if (own !== 'AC' && !sigpipe) return { ...base, verdict: own, ...msg };

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { JudgeContext, Judger } from '../judge/pipeline.js';
+import type { JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, SourceFile } from '../judge/schema.js';
 import { FileBlobStore } from './blobs.js';
 import { ProblemError } from './errors.js';
@@ -53,7 +53,7 @@ export function programFromPath(path: string): ProblemRun {
 
 export interface ProblemServiceOptions {
   dataDir: string;
-  judger: Judger;
+  pipeline: SubmissionPipeline;
   ctx: JudgeContext;
   maxBytes?: number;
   maxFiles?: number;
@@ -72,7 +72,7 @@ export class ProblemService {
     mkdirSync(this.base, { recursive: true, mode: 0o755 });
     this.store = new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
     this.blobs = new FileBlobStore(join(this.base, 'blobs'));
-    this.judge = new ProblemJudge(o.judger, o.ctx, this.blobs, this.base);
+    this.judge = new ProblemJudge(o.pipeline, o.ctx, this.blobs, this.base);
     const compileLimits = { ...o.ctx.compileLimits, timeMs: Math.max(o.ctx.compileLimits.timeMs, 60_000), wallTimeMs: Math.max(o.ctx.compileLimits.wallTimeMs, 120_000) };
     const hooks: ImportHooks = {
       build: async (meta, dirs, signal) => {

@@ -1,6 +1,7 @@
-// The durable state of the service. The in-memory queue and event hub are caches rebuilt from
-// here on start, so anything a client was promised (a 202, a finished result) must be in the
-// store before the promise is made. The interface is async so other backends can follow.
+// The durable state of the service: the one source of truth every other part (job queue, event
+// bus, worker) defers to. Anything a client was promised (a 202, a finished result, an event id)
+// is in the store before the promise is made. Backends: SQLite (./sqlite.ts, single node);
+// others (PostgreSQL for cluster mode) implement the same interface, picked in src/services.ts.
 import type { JudgeResult, Submission } from '../judge/schema.js';
 
 export type SubmissionStatus = 'queued' | 'compiling' | 'running' | 'finished';
@@ -53,8 +54,13 @@ export interface Store {
   appendEvents(id: string, events: StoredEvent[]): Promise<void>;
   /** Events with seq > afterSeq, in order. */
   events(id: string, afterSeq: number): Promise<StoredEvent[]>;
-  /** Records the outcome and the final event in one step; marks the callback pending when there is one. */
-  finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<void>;
+  /**
+   * Records the outcome and the final event in one step and marks the callback pending when there
+   * is one. Idempotent: resolves false (and stores nothing) when the submission is already
+   * finished, so a submission judged twice (a worker that lost its job, a cancel racing the end)
+   * keeps exactly one outcome and one final event. Rejects when the submission is unknown.
+   */
+  finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean>;
   /** Every submission not finished, oldest first (createdAt, then insertion order). */
   unfinished(): Promise<SubmissionRecord[]>;
   /** Deletes finished submissions (and their events) that finished before `before`; returns how many. */

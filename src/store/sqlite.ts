@@ -124,7 +124,8 @@ export class SqliteStore implements Store {
       events: db.prepare('SELECT seq, type, data, at FROM events WHERE submission_id = ? AND seq > ? ORDER BY seq'),
       finish: db.prepare(`UPDATE submissions SET status = 'finished', result = ?, verdict = ?, finished_at = ?,
         last_seq = MAX(last_seq, ?), callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END
-        WHERE id = ?`),
+        WHERE id = ? AND status <> 'finished'`),
+      exists: db.prepare('SELECT 1 AS ok FROM submissions WHERE id = ?'),
       unfinished: db.prepare(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE status <> 'finished' ORDER BY created_at, rowid`),
       expired: db.prepare(`SELECT id FROM submissions WHERE finished_at IS NOT NULL AND finished_at < ? LIMIT 200`),
       delete: db.prepare('DELETE FROM submissions WHERE id = ?'),
@@ -231,13 +232,19 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ seq: r.seq, type: r.type, data: JSON.parse(r.data) as unknown, at: r.at }));
   }
 
-  finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<void> {
+  async finish(id: string, result: Outcome, finishedAt: number, event: StoredEvent): Promise<boolean> {
     const json = JSON.stringify(result);
-    return this.write(() => {
+    let finished = false;
+    await this.write(() => {
       const info = this.stmt.finish.run(json, result.verdict, finishedAt, event.seq, id);
-      if (info.changes === 0) throw new Error(`submission ${id} is not in the store`);
+      if (info.changes === 0) {
+        if (!this.stmt.exists.get(id)) throw new Error(`submission ${id} is not in the store`);
+        return;
+      }
       this.addEvents(id, [event]);
+      finished = true;
     });
+    return finished;
   }
 
   async unfinished(): Promise<SubmissionRecord[]> {

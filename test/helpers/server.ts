@@ -10,6 +10,7 @@ import type {
   Judge, JudgeEvent, JudgeResult, LanguageInfo, Limits, RunRequest, RunResponse, Submission, TestResult, Verdict,
 } from '../../src/judge/schema.js';
 import { startServer, type Service } from '../../src/server.js';
+import { validateRun, validateSubmission } from '../../src/judge/checks.js';
 
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
   if (signal?.aborted) return reject(signal.reason);
@@ -40,6 +41,15 @@ export class FakeJudge implements Judge {
   }
 
   pool() { return { size: this.size, busy: this.busy }; }
+
+  // The real judge's checks, so the HTTP tests exercise the one validation path.
+  validate(sub: Submission): void {
+    validateSubmission(sub, { languages: this.languages().map((l) => l.id), caps: this.caps });
+  }
+
+  validateRun(req: RunRequest): void {
+    validateRun(req, { languages: this.languages().map((l) => l.id), caps: this.caps });
+  }
 
   async close() { this.closed = true; }
 
@@ -104,7 +114,7 @@ export class FakeJudge implements Judge {
     }
   }
 
-  async run(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
+  async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
     this.enter();
     try {
       const ms = req.cmd?.[0] === 'sleep' ? Number(req.cmd[1]) : 0;

@@ -1,0 +1,26 @@
+// What the HTTP routes are given: the configuration and the service's parts, by interface.
+// Its own module so routes/ and src/app.ts do not import each other.
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Judge } from './judge/schema.js';
+import type { Store } from './store/index.js';
+import type { EventBus } from './events/types.js';
+import type { RunService } from './runs/types.js';
+import type { SubmissionService } from './submissions.js';
+import type { Metrics } from './metrics.js';
+
+export interface AppDeps {
+  config: Config;
+  /** For languages, caps and validation (judging itself happens behind the queue). */
+  judge: Judge;
+  store: Store;
+  submissions: SubmissionService;
+  runs: RunService;
+  bus: EventBus;
+  metrics: Metrics;
+  logger: Logger;
+  /** Readiness problems; [] when ready. */
+  readiness(): Promise<string[]>;
+  /** Queue figures for /readyz. */
+  queueStats(): Promise<{ depth: number; inFlight: number }>;
+}
