@@ -160,8 +160,9 @@ export class SubmissionPipeline {
       const results: TestResult[] = [];
       const io = main.built.ws.io;
       let failed = false;
-      for (let i = 0; i < sub.tests.length; i++) {
-        const t = sub.tests[i];
+      const tests = sub.tests ?? [];
+      for (let i = 0; i < tests.length; i++) {
+        const t = tests[i];
         const id = t.id ?? String(i + 1);
         if (failed && sub.stopOnFirstFailure) break;
         if (signal?.aborted) throw new Error('cancelled');
@@ -181,7 +182,7 @@ export class SubmissionPipeline {
         if (result.verdict !== 'AC') failed = true;
       }
       const verdict: Verdict = results.find((r) => r.verdict !== 'AC')?.verdict ?? 'AC';
-      const scored = score(sub.tests.map((t, i) => ({ verdict: results[i]?.verdict ?? 'SKIPPED', group: t.group, points: t.points })));
+      const scored = score(tests.map((t, i) => ({ verdict: results[i]?.verdict ?? 'SKIPPED', group: t.group, points: t.points })));
       return finish(onEvent, {
         verdict,
         score: scored.score,

@@ -62,7 +62,14 @@ export const Submission = Type.Object({
   language: Type.String({ minLength: 1, maxLength: 32 }),
   source: Type.Optional(Type.String()),
   files: Type.Optional(Type.Array(SourceFile, { maxItems: 64 })),
-  tests: Type.Array(TestCase, { minItems: 1 }),
+  tests: Type.Optional(Type.Array(TestCase, { minItems: 1, description: 'the tests, inline; give these or "problem"' })),
+  problem: Type.Optional(Type.String({
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+    description: 'an imported problem (PUT /v1/problems/{id}): judge against its tests and validators instead of inline tests',
+  })),
+  problemVersion: Type.Optional(Type.Integer({
+    minimum: 1, description: 'with "problem": the version to judge against; default the current one, fixed when the submission is accepted',
+  })),
   limits: Type.Optional(Limits),
   checker: Type.Optional(Checker),
   interactor: Type.Optional(Program),

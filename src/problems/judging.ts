@@ -98,7 +98,7 @@ interface CaseResult extends Omit<TestResult, 'id'> {
 const AC_EXIT = 42;
 const WA_EXIT = 43;
 
-export class ProblemJudge {
+export class ProblemPipeline {
   constructor(private pipeline: SubmissionPipeline, private ctx: JudgeContext, private blobs: BlobStore, private base: string) {}
 
   /** Checks what can be checked before queueing: the language, the limits. */

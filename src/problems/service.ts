@@ -9,7 +9,7 @@ import type { JudgeEvent, JudgeResult, SourceFile } from '../judge/schema.js';
 import { FileBlobStore } from './blobs.js';
 import { ProblemError } from './errors.js';
 import { checkProblemId, Importer, keptPath, versionDirs, type ImportHooks } from './importer.js';
-import { ProblemJudge, type ProblemRun } from './judging.js';
+import { ProblemPipeline, type ProblemRun } from './judging.js';
 import { buildProgram } from './programs.js';
 import { SqliteProblemStore } from './sqlite.js';
 import { ImportBusyError, summarize, type ProblemStore, type StoredVersion } from './store.js';
@@ -65,14 +65,14 @@ export class ProblemService {
   readonly store: ProblemStore;
   readonly blobs: FileBlobStore;
   readonly importer: Importer;
-  readonly judge: ProblemJudge;
+  readonly judge: ProblemPipeline;
 
   private constructor(o: ProblemServiceOptions) {
     this.base = join(o.dataDir, 'problems');
     mkdirSync(this.base, { recursive: true, mode: 0o755 });
     this.store = new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
     this.blobs = new FileBlobStore(join(this.base, 'blobs'));
-    this.judge = new ProblemJudge(o.pipeline, o.ctx, this.blobs, this.base);
+    this.judge = new ProblemPipeline(o.pipeline, o.ctx, this.blobs, this.base);
     const compileLimits = { ...o.ctx.compileLimits, timeMs: Math.max(o.ctx.compileLimits.timeMs, 60_000), wallTimeMs: Math.max(o.ctx.compileLimits.wallTimeMs, 120_000) };
     const hooks: ImportHooks = {
       build: async (meta, dirs, signal) => {

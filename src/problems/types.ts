@@ -79,20 +79,4 @@ export interface ProblemMeta {
   submissions: ProblemSubmission[];
 }
 
-/** The public view of a version (what PUT and GET answer). */
-export interface ProblemSummary {
-  id: string;
-  version: number;
-  name: string;
-  format: PackageFormat;
-  type: 'pass-fail' | 'scoring';
-  timeLimitMs: number;
-  memoryBytes: number;
-  outputBytes: number;
-  validation: ProblemMeta['validation'];
-  tests: number;
-  samples: number;
-  groups: string[];
-  bytes: number;
-  createdAt: number;
-}
+export type { ProblemSummary } from './schema.js';
