@@ -94,6 +94,21 @@ interface CaseResult extends Omit<TestResult, 'id'> {
   score?: number;
 }
 
+/**
+ * How much earlier than a submission's report a validator's exit must be reported to count as
+ * first when the submission died by a signal of its own (SIGSEGV, SIGABRT...): the pipe closes
+ * when the submission dies, the validator sees EOF at once, but reaping and reporting the
+ * submission can lag by tens of ms. A SIGPIPE death or an exit code has no such lag to allow for.
+ */
+const OWN_SIGNAL_SLACK_MS = 250;
+
+/** Whether the validator ended before the submission (the interactive precedence rules need it). */
+function exitedFirst(val: RunResult, sol: RunResult): boolean {
+  if (val.endedAt === undefined || sol.endedAt === undefined) return val.wallTimeMs < sol.wallTimeMs;
+  const ownSignal = sol.signal !== null && sol.signal !== 13 && sol.status !== 'TLE';
+  return val.endedAt + (ownSignal ? OWN_SIGNAL_SLACK_MS : 0) < sol.endedAt;
+}
+
 /** Exit codes of the Kattis output validator protocol. */
 const AC_EXIT = 42;
 const WA_EXIT = 43;
@@ -300,7 +315,7 @@ export class ProblemPipeline {
       const vv = this.validatorVerdict(val, fb, `interactor ${meta.validators[0].path}`);
       const msg = vv.message ? { checkerMessage: vv.message } : {};
       if (vv.verdict === 'IE') return { ...base, verdict: 'IE', ...msg };
-      const validatorFirst = val.endedAt !== undefined && sol.endedAt !== undefined ? val.endedAt < sol.endedAt : val.wallTimeMs < sol.wallTimeMs;
+      const validatorFirst = exitedFirst(val, sol);
       if (vv.verdict === 'WA' && validatorFirst) return { ...base, verdict: 'WA', ...msg };
       const own = this.pipeline.runVerdict(b.lang, sol, f.error);
       if (own === 'TLE') return { ...base, verdict: 'TLE', ...msg };

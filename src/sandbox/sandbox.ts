@@ -264,6 +264,7 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
+    const reportedAt = Number(process.hrtime.bigint()) / 1e6;
     const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
@@ -283,8 +284,9 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
-      // The program's end on Node's clock: the kill, or the go message plus the program's own wall time.
-      endedAt: killedAt ?? Number(startedAt) / 1e6 + (rec.program ? rec.program.wallUs / 1000 : nodeWallMs),
+      // The program's end on Node's clock: when it was killed, else when init reported its
+      // exit (init reports right after reaping, so reports keep the order of the exits).
+      endedAt: killedAt ?? reportedAt,
     };
     if (cancelled) return { ...base, status: 'SE', exitCode: null, signal: null, error: 'cancelled' };
     if (rec.goFailure) {
