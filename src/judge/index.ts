@@ -14,12 +14,17 @@ import { CompileCache } from './compile-cache.js';
 
 export { InputError } from './checks.js';
 
+/** processes: threads count too (Go, JVM, C# and std::thread programs need several); the
+ *  peers allow 60-64. The cgroup's pids.max still stops a fork bomb at this number. */
 export const DEFAULT_LIMITS: Required<Limits> = {
-  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
+  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 64,
 };
 export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
+
+/** The compile step's limits; a language may raise them (LanguageConfig.compileLimits). */
+export const COMPILE_LIMITS = { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
 
 export interface JudgeOptions extends SandboxOptions {
   poolSize?: number;
@@ -46,7 +51,10 @@ class SandboxJudge implements Judge {
   }
 
   languages() {
-    return [...this.ctx.languages.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+    return [...this.ctx.languages.values()].map((l) => ({
+      id: l.id, name: l.name, version: l.versionString, extensions: l.extensions ?? [], source: l.source,
+      ...(l.compile ? { compile: l.compile } : {}), run: l.run,
+    }));
   }
 
   validate(sub: Submission): void {
@@ -123,14 +131,14 @@ class SandboxJudge implements Judge {
 export type LocalJudge = Judge & { describe(): string; readonly ctx: JudgeContext; readonly pipeline: SubmissionPipeline };
 
 export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> {
-  const languages = detectLanguages(opts.languagesFile);
+  const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
     sandbox,
     languages,
     defaults: { ...DEFAULT_LIMITS, ...opts.defaults },
     caps: { ...DEFAULT_CAPS, ...opts.caps },
-    compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
+    compileLimits: COMPILE_LIMITS,
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
     compileCache: opts.compileCacheBytes === 0 ? undefined : new CompileCache(join(sandbox.pool.runDir, 'compile-cache'), opts.compileCacheBytes ?? DEFAULT_COMPILE_CACHE_BYTES),

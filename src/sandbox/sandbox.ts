@@ -25,6 +25,8 @@ const DEFAULT_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/box', LANG: 
 
 /** A crash or non-zero exit with the cgroup this close to its limit is an MLE, not an RE. */
 const MLE_MARGIN = 0.97;
+/** ...and the program's own resident peak at least this share of the limit. */
+const MLE_OWN_SHARE = 0.5;
 
 let nextToken = 1;
 
@@ -338,7 +340,11 @@ function classify(
   }
   if (!prog && signal === null) return { status: 'SE', exitCode, signal, error: `sandbox init ended without a report (code ${rec.code}, status ${rec.status})` };
   const failed = signal !== null || exitCode !== 0;
-  if (failed && m.memoryBytes >= L.memoryBytes * MLE_MARGIN) return { status: 'MLE', exitCode, signal };
+  // The cgroup's peak also counts page cache an earlier run (a compiler reading its
+  // libraries) left charged to the slot, so it can sit at the limit for any program; the
+  // program's own peak RSS tells whether it was the one near the limit.
+  const ownBytes = prog ? prog.maxrssKb * 1024 : Infinity;
+  if (failed && m.memoryBytes >= L.memoryBytes * MLE_MARGIN && ownBytes >= L.memoryBytes * MLE_OWN_SHARE) return { status: 'MLE', exitCode, signal };
   if (failed) return { status: 'RE', exitCode, signal };
   return { status: 'OK', exitCode, signal };
 }
