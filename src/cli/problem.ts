@@ -66,13 +66,14 @@ export function progress(label: string): (e: JudgeEvent) => void {
 export async function judgeProblemCommand(dir: string, sources: string[], language: string | undefined, limits: Limits): Promise<number> {
   if (sources.length === 0) throw new UsageError('give the SOURCE file(s) to judge');
   for (const s of sources) if (!existsSync(s) || !statSync(s).isFile()) throw new UsageError(`no such file: ${s}`);
-  const lang = language ?? languageForFile(sources[0]);
-  if (!lang) throw new UsageError(`cannot tell the language of ${sources[0]} from its extension; give --language`);
-  const run: ProblemRun = sources.length === 1
-    ? { language: lang, source: readFileSync(sources[0], 'utf8'), limits }
-    : { language: lang, files: sources.map((s, i) => ({ path: basename(s), content: readFileSync(s).toString('base64'), encoding: 'base64' as const, entry: i === 0 })), limits };
+  
   const judge = await createJudge({ poolSize: 2, name: `gavel-cli-${process.pid}` });
   try {
+    const lang = language ?? languageForFile(sources[0], judge.ctx.languages);
+    if (!lang) throw new UsageError(`cannot tell the language of ${sources[0]} from its extension; give --language`);
+    const run: ProblemRun = sources.length === 1
+      ? { language: lang, source: readFileSync(sources[0], 'utf8'), limits }
+      : { language: lang, files: sources.map((s, i) => ({ path: basename(s), content: readFileSync(s).toString('base64'), encoding: 'base64' as const, entry: i === 0 })), limits };
     const p = await openProblemDir(dir, judge, { timeLimitMs: limits.timeMs });
     try {
       try {

@@ -49,7 +49,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
         let result: JudgeResult;
         let note: string | undefined;
         try {
-          const run = programFromPath(join(dir, s.path));
+          const run = programFromPath(join(dir, s.path), judge.ctx.languages);
           result = await p.service.judge.judge(p.version, run, progress(`[${i + 1}/${subs.length}] ${name}: `));
         } catch (e) {
           result = { verdict: 'IE', timeMs: 0, memoryBytes: 0, tests: [], error: (e as Error).message };

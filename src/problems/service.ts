@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Language } from '../judge/languages.js';
 import type { JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, SourceFile } from '../judge/schema.js';
 import { FileBlobStore } from './blobs.js';
@@ -23,15 +24,20 @@ const EXTENSIONS: Record<string, string> = {
   '.kt': 'kotlin', '.go': 'go', '.rs': 'rust', '.js': 'javascript',
 };
 
-/** A language id from a source file's extension (undefined when unknown). */
-export function languageForFile(file: string): string | undefined {
-  return EXTENSIONS[extname(file).toLowerCase()];
+/**
+ * A language id from a source file's extension (undefined when unknown): the first offered
+ * language that claims the extension, else a fixed table.
+ */
+export function languageForFile(file: string, languages?: Map<string, Language>): string | undefined {
+  const ext = extname(file).slice(1);
+  for (const l of languages?.values() ?? []) if (l.extensions?.includes(ext)) return l.id;
+  return EXTENSIONS[`.${ext.toLowerCase()}`];
 }
 
 /** A package's submission (a file, or a directory of files) as a program to judge. */
-export function programFromPath(path: string): ProblemRun {
+export function programFromPath(path: string, languages?: Map<string, Language>): ProblemRun {
   if (statSync(path).isFile()) {
-    const language = languageForFile(path);
+    const language = languageForFile(path, languages);
     if (!language) throw new Error(`${path}: no language for the extension "${extname(path)}"`);
     return { language, source: readFileSync(path, 'utf8') };
   }
@@ -44,10 +50,10 @@ export function programFromPath(path: string): ProblemRun {
     }
   };
   walk(path, '');
-  const langs = files.map((f) => languageForFile(f.path)).filter((l): l is string => !!l);
+  const langs = files.map((f) => languageForFile(f.path, languages)).filter((l): l is string => !!l);
   if (langs.length === 0) throw new Error(`${path}: no source file of a known language`);
   const language = langs.sort((a, b) => langs.filter((x) => x === b).length - langs.filter((x) => x === a).length)[0];
-  const entry = files.find((f) => languageForFile(f.path) === language && /^(main|Main|solution)\./.test(f.path)) ?? files.find((f) => languageForFile(f.path) === language)!;
+  const entry = files.find((f) => languageForFile(f.path, languages) === language && /^(main|Main|solution)\./.test(f.path)) ?? files.find((f) => languageForFile(f.path, languages) === language)!;
   return { language, files: files.map((f) => ({ ...f, entry: f === entry })) };
 }
 
@@ -88,7 +94,7 @@ export class ProblemService {
         for (const s of meta.submissions.filter((x) => x.category === 'accepted')) {
           let run: ProblemRun;
           try {
-            run = programFromPath(join(pkgDir, s.path));
+            run = programFromPath(join(pkgDir, s.path), o.ctx.languages);
           } catch {
             continue;
           }
