@@ -83,7 +83,7 @@ interface Service { proc: ChildProcess; url: string; peakRss: () => number; stop
 
 async function startService(dataDir: string): Promise<Service> {
   const proc = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', GAVEL_DATA_DIR: dataDir, GAVEL_INSTANCE: `gavel-bench-problem-${process.pid}`, GAVEL_POOL_SIZE: '2', GAVEL_MAX_PROBLEM_BYTES: '8GiB' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', GAVEL_DATA_DIR: dataDir, GAVEL_INSTANCE: `gavel-bench-problem-${process.pid}`, GAVEL_POOL_SIZE: '2', GAVEL_MAX_PROBLEM_BYTES: '8GiB', ...(process.env.BENCH_SQLITE_SYNC ? { GAVEL_SQLITE_SYNC: process.env.BENCH_SQLITE_SYNC } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -125,7 +125,8 @@ function put(url: string, file: string): Promise<{ status: number; body: string 
       res.on('data', (c) => { body += c; }).on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
-    createReadStream(file).pipe(req);
+    // Large reads keep the client's own CPU use small (it shares the machine with the service).
+    createReadStream(file, { highWaterMark: 1 << 20 }).pipe(req);
   });
 }
 

@@ -225,7 +225,10 @@ describe('problem import: storage and versions', () => {
 
     const t = open({ dir: s.dataDir });
     const swept = await t.importer.recover();
-    assert.deepEqual(swept, { staging: 1, versions: 2, blobs: 1 });
+    // The successful import's own stage may still be going away in the background.
+    assert.ok(swept.staging >= 1);
+    assert.deepEqual({ versions: swept.versions, blobs: swept.blobs }, { versions: 2, blobs: 1 });
+    assert.deepEqual(readdirSync(join(t.base, 'staging')), []);
     assert.equal(await t.store.importing('dead'), false);
     assert.deepEqual(readdirSync(join(t.base, 'versions')), ['keep']);
     const keep = (await t.store.current('keep'))!;

@@ -2,13 +2,24 @@
 // owned and read-only (0444), so the sandbox can be handed the file itself. A blob appears
 // by rename from a temporary name in the same directory, so a reader never sees half of one.
 import { chmodSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from './store.js';
 
 const HASH = /^[0-9a-f]{64}$/;
 
+async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export class FileBlobStore implements BlobStore {
-  constructor(readonly dir: string) {
+  /** `durable`: each new blob's data and name are fsynced before putFile resolves (survives power loss). */
+  constructor(readonly dir: string, private readonly durable = false) {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
   }
 
@@ -30,11 +41,13 @@ export class FileBlobStore implements BlobStore {
     if (await this.has(hash)) return;
     mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true, mode: 0o755 });
     chmodSync(file, 0o444);
+    if (this.durable) await syncPath(file);
     const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     // A link keeps the caller's file (an unpacked package may refer to it twice); the
     // rename makes the blob appear whole.
     linkSync(file, tmp);
     renameSync(tmp, dest);
+    if (this.durable) await syncPath(join(this.dir, hash.slice(0, 2)));
   }
 
   async localPath(hash: string): Promise<string> {

@@ -11,6 +11,7 @@
 //                               tree/ (the test data under its package names, hard links to blobs)
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -102,6 +103,7 @@ export class Importer {
       throw e;
     }
     const stage = mkdtempSync(join(this.o.base, 'staging', `${id}.`));
+    let committed = false;
     const dirs = versionDirs(this.o.base, id, ticket.version);
     const tmpDirs = versionDirs(this.o.base, id, ticket.version);
     for (const k of ['root', 'files', 'build', 'tree'] as const) tmpDirs[k] = tmpDirs[k].replace(dirs.root, `${dirs.root}.tmp`);
@@ -122,6 +124,7 @@ export class Importer {
       renameSync(tmpDirs.root, dirs.root);
       try {
         const { created } = await this.o.store.commit(ticket, { meta: read.meta, blobs, bytes: extracted.bytes, createdAt: Date.now() });
+        committed = true;
         return { created, version: { id, version: ticket.version, meta: read.meta, blobs, bytes: extracted.bytes, createdAt: Date.now() } };
       } catch (e) {
         rmSync(dirs.root, { recursive: true, force: true });
@@ -133,7 +136,11 @@ export class Importer {
       await this.o.store.abort(ticket).catch(() => undefined);
       throw e;
     } finally {
-      rmSync(stage, { recursive: true, force: true });
+      // What is left of the stage is the unpacked package (its test files are links to blobs
+      // now): after a success it goes in the background, the answer does not wait for it; a
+      // leftover is swept at the next start.
+      if (committed) void rm(stage, { recursive: true, force: true }).catch(() => undefined);
+      else rmSync(stage, { recursive: true, force: true });
       this.running.delete(id);
     }
   }
@@ -141,15 +148,18 @@ export class Importer {
   /** Every test file into the blob store; returns package path → sha256. */
   private async storeBlobs(read: ReadPackage, ex: Extracted, pkgDir: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
+    const puts: Promise<void>[] = [];
     for (const t of read.meta.tests) {
       for (const p of [t.input, t.answer]) {
         if (out[p]) continue;
         const file = join(pkgDir, p);
         const hash = ex.files.get(p)?.sha256 ?? (await sha256File(file));
-        await this.o.blobs.putFile(hash, file);
         out[p] = hash;
+        // In parallel: with a durable store each put waits for its fsync.
+        puts.push(this.o.blobs.putFile(hash, file));
       }
     }
+    await Promise.all(puts);
     return out;
   }
 

@@ -77,7 +77,8 @@ export class ProblemService {
     this.base = join(o.dataDir, 'problems');
     mkdirSync(this.base, { recursive: true, mode: 0o755 });
     this.store = new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
-    this.blobs = new FileBlobStore(join(this.base, 'blobs'));
+    // With synchronous=FULL the registry survives power loss; the blobs it points at must too.
+    this.blobs = new FileBlobStore(join(this.base, 'blobs'), (o.synchronous ?? 'FULL') === 'FULL');
     this.judge = new ProblemPipeline(o.pipeline, o.ctx, this.blobs, this.base);
     const compileLimits = { ...o.ctx.compileLimits, timeMs: Math.max(o.ctx.compileLimits.timeMs, 60_000), wallTimeMs: Math.max(o.ctx.compileLimits.wallTimeMs, 120_000) };
     const hooks: ImportHooks = {
