@@ -147,6 +147,46 @@ describe('problems over HTTP', () => {
   });
 });
 
+describe('problem submissions like any other: events, cancel', () => {
+  let judge: Judge;
+  let s: TestServer;
+  before(async () => {
+    judge = await createJudge({ poolSize: 2, name: `gavel-phttp2-${process.pid}`, uidBase: 63500 });
+    s = await startTestServer({ judge });
+    assert.equal((await putProblem(s.url, 'ab', await pack(fixture('aplusb'), 'zip'))).status, 201);
+  });
+  after(async () => {
+    await s?.close();
+    await judge?.close();
+  });
+
+  test('the event stream names tests as in the package and ends with the verdict', async () => {
+    const r = await request(s.url, 'POST', '/v1/submissions', { problem: 'ab', language: 'python3', source: 'a, b = map(int, input().split())\nprint(a + b)' });
+    assert.equal(r.status, 202);
+    await waitFinished(s.url, r.body.id);
+    const res = await fetch(`${s.url}/v1/submissions/${r.body.id}/events`);
+    const text = await res.text();
+    const events = text.split('\n\n').filter((b) => b.includes('event: ')).map((b) => ({
+      type: /event: (\S+)/.exec(b)![1], data: JSON.parse(/data: (.*)/.exec(b)![1]),
+    }));
+    assert.deepEqual(events.filter((e) => e.type === 'test-start').map((e) => e.data.id), ['sample/1', 'secret/01-small', 'secret/02-negative', 'secret/03-big']);
+    const verdict = events.at(-1)!;
+    assert.equal(verdict.type, 'verdict');
+    assert.equal(verdict.data.verdict, 'AC');
+    assert.deepEqual(verdict.data.problem, { id: 'ab', version: 1 });
+  });
+
+  test('DELETE cancels a running problem submission', async () => {
+    const r = await request(s.url, 'POST', '/v1/submissions', { problem: 'ab', language: 'python3', source: 'import time\ntime.sleep(0.9)\nprint(3)' });
+    await until(async () => (await request(s.url, 'GET', `/v1/submissions/${r.body.id}`)).body.status === 'running', 30_000, 'judging to start');
+    const del = await request(s.url, 'DELETE', `/v1/submissions/${r.body.id}`);
+    assert.ok(del.status === 200 || del.status === 202, del.text);
+    const done = await waitFinished(s.url, r.body.id);
+    assert.equal(done.verdict, 'IE');
+    assert.equal(done.cancelled, true);
+  });
+});
+
 describe('kill -9 of the service with problems', () => {
   test('during an import: nothing half-stored, the previous version still serving', async () => {
     const dataDir = tempDir();
