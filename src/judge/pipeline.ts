@@ -2,7 +2,6 @@
 // check each output, and fold the per-test results into a verdict and a score.
 import { closeSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makePipe } from '../sandbox/native.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { checkFiles } from './checkers/index.js';
@@ -284,8 +283,8 @@ export class SubmissionPipeline {
     onTelemetry: RunSpec['onTelemetry'], signal?: AbortSignal,
   ): Promise<Omit<TestResult, 'id'>> {
     // Direct pipes between the two sandboxes: interactor stdout → solution stdin and back.
-    const [toSolR, toSolW] = makePipe();
-    const [toIntR, toIntW] = makePipe();
+    const [toSolR, toSolW] = this.ctx.sandbox.pipe();
+    const [toIntR, toIntW] = this.ctx.sandbox.pipe();
     const dir = join(inter.ws.root, 'check');
     rmSync(dir, { recursive: true, force: true });
     makeCheckDir(dir, f);

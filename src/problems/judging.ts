@@ -6,7 +6,6 @@
 // rule); scoring problems go on and are scored per group (scoring.ts).
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { makePipe } from '../sandbox/native.js';
 import type { RunResult, RunSpec } from '../sandbox/types.js';
 import type { Built, JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, Limits, SourceFile, TestResult, Verdict } from '../judge/schema.js';
@@ -295,8 +294,8 @@ export class ProblemPipeline {
     b: Built, meta: ProblemMeta, dirs: VersionDirs, t: ProblemTest, g: TestGroupInfo, L: Required<Limits>, f: TestFiles,
     onTelemetry: RunSpec['onTelemetry'], signal?: AbortSignal,
   ): Promise<CaseResult> {
-    const [toSolR, toSolW] = makePipe();
-    const [toValR, toValW] = makePipe();
+    const [toSolR, toSolW] = this.ctx.sandbox.pipe();
+    const [toValR, toValW] = this.ctx.sandbox.pipe();
     const fb = this.feedbackDir();
     const wall = Math.min(this.ctx.caps.wallTimeMs, Math.max(L.wallTimeMs, Math.ceil((2 * L.timeMs) / 1000) * 1000));
     try {
