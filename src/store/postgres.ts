@@ -53,6 +53,17 @@ const MIGRATIONS: string[] = [
     at bigint NOT NULL,
     PRIMARY KEY (submission_id, seq)
   );`,
+  // 2: the problem registry (src/problems/postgres.ts) and content-addressed test data in
+  // 1 MiB chunks (src/problems/pg-blobs.ts).
+  `CREATE TABLE problem_seq (id text PRIMARY KEY, last integer NOT NULL);
+  CREATE TABLE problems (id text PRIMARY KEY, current integer NOT NULL);
+  CREATE TABLE problem_versions (
+    id text NOT NULL, version integer NOT NULL, meta text NOT NULL, blobs text NOT NULL,
+    bytes bigint NOT NULL, created_at bigint NOT NULL, PRIMARY KEY (id, version));
+  CREATE TABLE problem_imports (id text PRIMARY KEY, version integer NOT NULL, started_at bigint NOT NULL);
+  CREATE TABLE blobs (hash text PRIMARY KEY, size bigint NOT NULL, complete boolean NOT NULL DEFAULT false);
+  CREATE TABLE blob_chunks (hash text NOT NULL REFERENCES blobs (hash) ON DELETE CASCADE, n integer NOT NULL,
+    data bytea NOT NULL, PRIMARY KEY (hash, n));`,
 ];
 
 
