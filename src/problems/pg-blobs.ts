@@ -12,6 +12,7 @@ import {
 import { join } from 'node:path';
 import type pg from 'pg';
 import type { BlobStore } from './store.js';
+import { inTransaction } from '../store/postgres.js';
 
 const HASH = /^[0-9a-f]{64}$/;
 const CHUNK = 1 << 20;
@@ -44,25 +45,16 @@ export class PgBlobStore implements BlobStore {
   }
 
   async putFile(hash: string, file: string): Promise<void> {
-    const c = await this.o.pool.connect();
-    try {
-      await c.query('BEGIN');
+    await inTransaction(this.o.pool, async (c) => {
       // A concurrent put of the same blob waits here on the key, then finds it done.
       const fresh = await c.query('INSERT INTO blobs (hash, size) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING RETURNING hash', [hash, statSync(file).size]);
-      if (fresh.rowCount) {
-        let n = 0;
-        for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
-          await c.query('INSERT INTO blob_chunks (hash, n, data) VALUES ($1, $2, $3)', [hash, n++, chunk]);
-        }
-        await c.query('UPDATE blobs SET complete = true WHERE hash = $1', [hash]);
+      if (!fresh.rowCount) return;
+      let n = 0;
+      for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+        await c.query('INSERT INTO blob_chunks (hash, n, data) VALUES ($1, $2, $3)', [hash, n++, chunk]);
       }
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+      await c.query('UPDATE blobs SET complete = true WHERE hash = $1', [hash]);
+    });
     // The importing node has the file already: keep it in its cache.
     this.adopt(hash, file);
   }

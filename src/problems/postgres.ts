@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { ImportBusyError, summarize, type ImportTicket, type ProblemStore, type StoredVersion } from './store.js';
 import type { ProblemSummary } from './types.js';
+import { inTransaction } from '../store/postgres.js';
 
 interface VersionRow { id: string; version: number; meta: string; blobs: string; bytes: string; created_at: string }
 
@@ -18,20 +19,8 @@ type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => 
 export class PostgresProblemStore implements ProblemStore {
   constructor(private readonly pool: pg.Pool, private readonly query: Query, private readonly importLeaseMs = 3_600_000) {}
 
-  /** Runs `fn` in one transaction on one connection. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 
   begin(id: string): Promise<ImportTicket> {

@@ -102,6 +102,22 @@ export function isUnavailable(err: unknown): boolean {
   return err instanceof Error;
 }
 
+/** Runs `fn` in one transaction on one pooled connection: committed, or rolled back if it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
 export interface PostgresStoreOptions {
   url: string;
   /** Connections in the pool. */
@@ -149,10 +165,8 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  private async migrate(): Promise<void> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+  private migrate(): Promise<void> {
+    return inTransaction(this.pool, async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await c.query('CREATE TABLE IF NOT EXISTS gavel_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
       const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM gavel_schema');
@@ -164,13 +178,7 @@ export class PostgresStore implements Store {
         await c.query(MIGRATIONS[v - 1]);
         await c.query('INSERT INTO gavel_schema (version) VALUES ($1)', [v]);
       }
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   /** Runs a query, turning "cannot reach the database" into StoreUnavailableError. */
