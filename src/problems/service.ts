@@ -14,7 +14,7 @@ import { ProblemPipeline, type ProblemRun } from './judging.js';
 import { buildProgram } from './programs.js';
 import { SqliteProblemStore } from './sqlite.js';
 import { ImportBusyError, summarize, type ProblemStore, type StoredVersion } from './store.js';
-import type { ProblemMeta, ProblemSummary } from './types.js';
+import type { ProblemSummary } from './types.js';
 
 export const DEFAULT_MAX_PROBLEM_BYTES = 4 * 1024 ** 3;
 export const DEFAULT_MAX_PROBLEM_FILES = 20_000;
@@ -174,10 +174,6 @@ export class ProblemService {
       return result;
     }
     return this.judge.judge(v, run, onEvent, signal);
-  }
-
-  meta(v: StoredVersion): ProblemMeta {
-    return v.meta;
   }
 
   close(): Promise<void> {
