@@ -261,17 +261,18 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
 
 /*
  * Sends a pre-warmed sandbox its go message: a u32 length, then `len` bytes; `fds` ride
- * on the length as SCM_RIGHTS. Returns 0 or -errno.
+ * on the length as SCM_RIGHTS. One sendmsg carries it all (unless the socket buffer is
+ * smaller), so init is woken once, with the whole message there. Returns 0 or -errno.
  */
 GV_EXPORT int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds) {
   if (nfds > GV_GO_MAX_FDS) return -EINVAL;
   char cbuf[CMSG_SPACE(sizeof(int) * GV_GO_MAX_FDS)];
   memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {&len, sizeof len};
+  struct iovec iov[2] = {{&len, sizeof len}, {(void *)msg, len}};
   struct msghdr mh;
   memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 2;
   if (nfds) {
     mh.msg_control = cbuf;
     mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
@@ -283,8 +284,8 @@ GV_EXPORT int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fd
   }
   ssize_t n;
   do n = sendmsg(ctl, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-  if (n != sizeof len) return n < 0 ? -errno : -EIO;
-  for (uint32_t sent = 0; sent < len;) {
+  if (n < (ssize_t)sizeof len) return n < 0 ? -errno : -EIO;
+  for (uint32_t sent = (uint32_t)(n - (ssize_t)sizeof len); sent < len;) {
     ssize_t w = send(ctl, msg + sent, len - sent, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return -errno;
@@ -423,13 +424,14 @@ static const struct gv_proto_entry g_protocol[] = {
     {"sizeof(struct gv_op)", sizeof(struct gv_op), NULL},
     {"sizeof(struct gv_plan)", sizeof(struct gv_plan), NULL},
     {"offsetof(struct gv_plan, fail_op)", __builtin_offsetof(struct gv_plan, fail_op), NULL},
-    N(GV_STATUS_REC_SIZE), N(GV_REC_SETUP_FAIL), N(GV_REC_EXIT), N(GV_REC_EXEC_FAIL), N(GV_REC_GO_FAIL),
+    N(GV_STATUS_REC_SIZE), N(GV_REC_SETUP_FAIL), N(GV_REC_EXIT), N(GV_REC_EXEC_FAIL), N(GV_REC_GO_FAIL), N(GV_REC_TRACE),
+    N(GV_TRACE_INIT_START), N(GV_TRACE_CHILD), N(GV_TRACE_INIT_END), N(GV_TRACE_DETACH),
     {"sizeof(struct gv_status_rec)", sizeof(struct gv_status_rec), NULL},
     N(GV_NOTE_RUN), N(GV_NOTE_DEATH), N(GV_NOTE_DATA_BYTES), N(GV_NOTE_DATA_OFFSET),
     {"sizeof(struct gv_note)", sizeof(struct gv_note), NULL},
     N(GV_GO_MAGIC), N(GV_GO_HEADER_SIZE), N(GV_GO_ITEM_HEADER_SIZE),
     N(GV_ITEM_IDS), N(GV_ITEM_RLIMIT), N(GV_ITEM_MOUNT), N(GV_ITEM_TMP), N(GV_ITEM_FILTER), N(GV_ITEM_ARG),
-    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR),
+    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR), N(GV_ITEM_TRACE),
     N(GV_GO_MAX_BYTES), N(GV_GO_MAX_FDS), N(GV_GO_MAX_ARGS), N(GV_GO_MAX_ENVS), N(GV_GO_MAX_RLIMITS),
     N(GV_GO_MAX_MOUNTS), N(GV_GO_MAX_FILTER),
     N(GV_STEP_READ), N(GV_STEP_MOUNT), N(GV_STEP_TMP), N(GV_STEP_STDIO), N(GV_STEP_CHDIR), N(GV_STEP_RLIMIT),

@@ -19,7 +19,7 @@ import { cellPlan } from './plans.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { DEFAULT_TMP_BYTES, tmpOptions } from './protocol.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
-import type { RunLimits, RunResult, RunSpec, StreamSpec } from './types.js';
+import type { RunLimits, RunResult, RunSpec, RunTrace, StreamSpec } from './types.js';
 
 export interface SandboxOptions extends PoolOptions {
   seccomp?: SeccompOptions;
@@ -189,6 +189,7 @@ export class Sandbox {
     const L = spec.limits;
     const streams: { fd: number; owned: boolean }[] = [];
     const trees: number[] = [];
+    const node: NodeStamps = { start: process.hrtime.bigint(), reset: 0n, sent: 0n };
     let startedAt: bigint;
     try {
       checkRunLimits(L);
@@ -198,9 +199,12 @@ export class Sandbox {
       const mounts = perRunMounts(slot.rootDir, spec);
       for (const m of mounts) trees.push(cloneTree(m.source, m.attr));
       const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
+      if (spec.trace) msg.trace();
+      node.reset = process.hrtime.bigint();
       slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
       startedAt = process.hrtime.bigint();
       cell.go(msg.build(), msg.fds);
+      node.sent = process.hrtime.bigint();
     } catch (e) {
       for (const s of streams) if (s.owned) closeSync(s.fd);
       this.replaceCell(slot, cell);
@@ -210,10 +214,12 @@ export class Sandbox {
     }
     // The sandbox has its own copy of stdin now; the outputs stay open to measure them.
     if (streams[0].owned) closeSync(streams[0].fd);
-    return this.watch(slot, cell, spec, streams, startedAt);
+    return this.watch(slot, cell, spec, streams, startedAt, node);
   }
 
-  private async watch(slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
+  private async watch(
+    slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint, node: NodeStamps,
+  ): Promise<RunResult> {
     const L = spec.limits;
     const kill = () => cell.kill();
     const monitor = new Monitor({
@@ -234,7 +240,8 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
-    const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+    const noted = process.hrtime.bigint();
+    const nodeWallMs = Number(noted - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
     const stdoutBytes = fileSize(1);
@@ -255,7 +262,9 @@ export class Sandbox {
       stderrBytes,
     };
     const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
-    return { ...base, ...classify(end, base, L) };
+    const result: RunResult = { ...base, ...classify(end, base, L) };
+    if (spec.trace) result.trace = runTrace(node, startedAt, rec, noted, process.hrtime.bigint());
+    return result;
   }
 
   /**
@@ -277,6 +286,33 @@ export class Sandbox {
     closeSync(this.initFd);
     closeSync(this.devNull);
   }
+}
+
+/** Node's own stamps of a run (process.hrtime: CLOCK_MONOTONIC, as init's). */
+interface NodeStamps { start: bigint; reset: bigint; sent: bigint }
+
+/** A traced run's phases in µs, from Node's stamps and init's (absent ones are omitted). */
+function runTrace(node: NodeStamps, goAt: bigint, rec: ExitRecord, noted: bigint, end: bigint): RunTrace {
+  const s = rec.stamps ?? {};
+  const us = (a: bigint | undefined, b: bigint | undefined) => (a !== undefined && b !== undefined && a > 0n && b > 0n ? round(Number(b - a) / 1000) : undefined);
+  const phases: RunTrace = {
+    prepare: us(node.start, node.reset)!,
+    cgroupReset: us(node.reset, goAt)!,
+    messageToInit: us(goAt, s.received),
+    parse: us(s.received, s.parsed),
+    fork: us(s.parsed, s.childStarted),
+    privilegeDrop: us(s.childStarted, s.privilegesDropped),
+    seccomp: us(s.privilegesDropped, s.filterInstalled),
+    execAndRun: us(s.filterInstalled, s.reaped),
+    sweep: us(s.reaped, s.swept),
+    tmpCheck: us(s.swept, s.tmpChecked),
+    report: us(s.tmpChecked, noted),
+    finish: us(noted, end)!,
+    previousMountDetach: us(rec.previousDetach?.reported, rec.previousDetach?.detached),
+    total: us(node.start, end)!,
+  };
+  for (const k of Object.keys(phases) as (keyof RunTrace)[]) if (phases[k] === undefined) delete phases[k];
+  return phases;
 }
 
 function seResult(error: string): RunResult {
