@@ -4,7 +4,7 @@
 // end (classify.ts); init cleans the cell up for the next run itself. Only a run that
 // ends badly (a limit, a cancel) costs a fresh cell, made in the background on a libuv
 // thread.
-import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constants as fsc } from 'node:fs';
+import { chownSync, closeSync, fstatSync, openSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { Cell } from './cell.js';
 import { classify } from './classify.js';
@@ -20,6 +20,7 @@ import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { DEFAULT_TMP_BYTES, tmpOptions } from './protocol.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
 import type { RunLimits, RunResult, RunSpec, RunTrace, StreamSpec } from './types.js';
+import { WorkDirs } from './workdirs.js';
 
 export interface SandboxOptions extends PoolOptions {
   seccomp?: SeccompOptions;
@@ -36,6 +37,7 @@ export class Sandbox {
   private cells = new Map<Slot, Promise<Cell>>();
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
   private closing = false;
+  private workDirs: WorkDirs;
 
   private constructor(opts: SandboxOptions) {
     this.filter = buildSeccompFilter(opts.seccomp);
@@ -43,6 +45,7 @@ export class Sandbox {
     this.devNull = openSync('/dev/null', fsc.O_RDWR);
     try {
       this.pool = new Pool(opts);
+      this.workDirs = new WorkDirs(join(this.pool.runDir, 'work'), 2 * this.pool.size);
     } catch (e) {
       closeSync(this.initFd);
       closeSync(this.devNull);
@@ -59,13 +62,14 @@ export class Sandbox {
     return new Sandbox(opts);
   }
 
-  /** A fresh, empty work dir under the pool's run dir; remove it with removeWorkDir(). */
+  /** An empty work dir under the pool's run dir (root-owned, 0700); give it back with removeWorkDir(). */
   makeWorkDir(): string {
-    return mkdtempSync(join(this.pool.runDir, 'work', 'w'));
+    return this.workDirs.take();
   }
 
+  /** Ends a work dir from makeWorkDir(): it is emptied and kept for the next one. */
   removeWorkDir(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
+    this.workDirs.give(dir);
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
@@ -282,6 +286,7 @@ export class Sandbox {
     const cells = [...this.cells.values()];
     this.cells.clear();
     await Promise.allSettled(cells.map(async (p) => (await p).dispose()));
+    this.workDirs.clear();
     this.pool.close();
     closeSync(this.initFd);
     closeSync(this.devNull);
