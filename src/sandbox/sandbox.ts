@@ -45,7 +45,7 @@ export class Sandbox {
     this.devNull = openSync('/dev/null', fsc.O_RDWR);
     try {
       this.pool = new Pool(opts);
-      this.workDirs = new WorkDirs(join(this.pool.runDir, 'work'), 2 * this.pool.size);
+      this.workDirs = new WorkDirs(join(this.pool.runDir, 'work'), join(this.pool.runDir, 'work-stock'), 2 * this.pool.size);
     } catch (e) {
       closeSync(this.initFd);
       closeSync(this.devNull);
