@@ -320,6 +320,38 @@ GV_EXPORT int gv_clone_tree(const char *path, uint64_t attr) {
   return fd;
 }
 
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+
+/*
+ * A new tmpfs of `bytes` (mode 0700, nosuid, nodev) as a detached mount, for a work dir
+ * that lives in memory: Node fills it through /proc/self/fd/<fd>, and a sandbox's init
+ * attaches this very mount (not a copy) at /box. Returns the mount's fd or -errno.
+ */
+GV_EXPORT int gv_tmpfs(uint64_t bytes) {
+  int fs = (int)syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */);
+  if (fs < 0) return -errno;
+  char size[32];
+  snprintf(size, sizeof size, "%llu", (unsigned long long)bytes);
+  int m = -1;
+  if (syscall(SYS_fsconfig, fs, 1 /* FSCONFIG_SET_STRING */, "size", size, 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 1, "nr_inodes", "4096", 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 1, "mode", "0700", 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) == 0) {
+    m = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, 0x2 | 0x4 /* MOUNT_ATTR_NOSUID | NODEV */);
+  }
+  int e = errno;
+  close(fs);
+  return m < 0 ? -e : m;
+}
+
 /* ---- Pooled namespaces -------------------------------------------------------------- */
 
 struct ns_job {

@@ -75,15 +75,17 @@ export function prepareRoot(root: string, files: SkeletonFiles): void {
   }
 }
 
-export interface RunMount { source: string; target: string; attr: number }
+/** A host path to clone, or (`fd`) a detached mount to attach as it is. */
+export interface RunMount { source: string; target: string; attr: number; fd?: number }
 
 /**
- * The per-run mounts: host source → target inside the sandbox, with MOUNT_ATTR_* flags.
+ * The per-run mounts: host source → target inside the sandbox, with MOUNT_ATTR_* flags;
+ * `workTree` is the detached mount of a memory work dir, attached as /box itself.
  * Mount points for extra read-only paths are made in the host skeleton, which the
  * sandbox sees through its bind.
  */
-export function perRunMounts(rootDir: string, o: { workDir: string; dataDir?: string; readOnlyPaths?: string[] }): RunMount[] {
-  const out: RunMount[] = [{ source: o.workDir, target: '/box', attr: A.NOSUID | A.NODEV }];
+export function perRunMounts(rootDir: string, o: { workDir: string; dataDir?: string; readOnlyPaths?: string[] }, workTree?: number): RunMount[] {
+  const out: RunMount[] = [{ source: o.workDir, target: '/box', attr: A.NOSUID | A.NODEV, fd: workTree }];
   if (o.dataDir) out.push({ source: o.dataDir, target: '/data', attr: A.RDONLY | A.NOSUID | A.NODEV });
   for (const p of o.readOnlyPaths ?? []) {
     const abs = posix.resolve(p);

@@ -13,7 +13,7 @@ import { GoMessage } from './go.js';
 import { RLIMIT } from './linux.js';
 import { Monitor } from './monitor.js';
 import type { ExitRecord } from './notes.js';
-import { cloneTree, INIT_PATH, pipe2 } from './native.js';
+import { cloneTree, detachedTmpfs, INIT_PATH, memfd, pipe2 } from './native.js';
 import type { PlanBuilder } from './plan.js';
 import { cellPlan } from './plans.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
@@ -38,6 +38,8 @@ export class Sandbox {
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
   private closing = false;
   private workDirs: WorkDirs;
+  /** Memory work dirs by path: the fd of each one's detached tmpfs, until its run. */
+  private memoryDirs = new Map<string, number>();
 
   private constructor(opts: SandboxOptions) {
     this.filter = buildSeccompFilter(opts.seccomp);
@@ -67,9 +69,25 @@ export class Sandbox {
     return this.workDirs.take();
   }
 
-  /** Ends a work dir from makeWorkDir(): it is emptied and kept for the next one. */
+  /** Ends a work dir from makeWorkDir() or makeMemoryWorkDir(). */
   removeWorkDir(dir: string): void {
-    this.workDirs.give(dir);
+    const tree = this.memoryDirs.get(dir);
+    if (tree === undefined) return this.workDirs.give(dir);
+    this.memoryDirs.delete(dir);
+    if (tree >= 0) closeSync(tree); // never run
+  }
+
+  /**
+   * A work dir in memory for ONE run: a tmpfs of `bytes` (charged to memory, never to a
+   * disk; what the program writes there counts too), filled through the returned path and
+   * attached as /box itself. After its run its contents are gone; end it with
+   * removeWorkDir().
+   */
+  makeMemoryWorkDir(bytes: number): string {
+    const tree = detachedTmpfs(bytes);
+    const path = `/proc/self/fd/${tree}`;
+    this.memoryDirs.set(path, tree);
+    return path;
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
@@ -200,8 +218,12 @@ export class Sandbox {
       if (spec.argv.length === 0) throw new Error('argv must not be empty');
       if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
       streams.push(this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true));
-      const mounts = perRunMounts(slot.rootDir, spec);
-      for (const m of mounts) trees.push(cloneTree(m.source, m.attr));
+      const memoryTree = this.memoryDirs.get(spec.workDir);
+      const mounts = perRunMounts(slot.rootDir, spec, memoryTree);
+      // A memory work dir's mount itself goes to init, once: from then on it is the cell's
+      // (our fd is closed below with the clones).
+      if (memoryTree !== undefined) this.memoryDirs.set(spec.workDir, -1);
+      for (const m of mounts) trees.push(m.fd ?? cloneTree(m.source, m.attr));
       const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
       if (spec.trace) msg.trace();
       node.reset = process.hrtime.bigint();
@@ -247,7 +269,8 @@ export class Sandbox {
     const noted = process.hrtime.bigint();
     const nodeWallMs = Number(noted - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
-    const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
+    // Output to a file, or to an fd that is one (a memoryFile), counts against outputBytes.
+    const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind ? safeSize(streams[i].fd) : 0);
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
     for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
@@ -269,6 +292,15 @@ export class Sandbox {
     const result: RunResult = { ...base, ...classify(end, base, L) };
     if (spec.trace) result.trace = runTrace(node, startedAt, rec, noted, process.hrtime.bigint());
     return result;
+  }
+
+  /**
+   * An anonymous in-memory file (memfd) for a run's stream, as `{ kind: 'fd' }`: output
+   * written to it never touches a disk, is charged to the run's memory like any file, and
+   * is read back from position 0 (its size counts against outputBytes). Close it after.
+   */
+  memoryFile(name = 'gavel-stream'): number {
+    return memfd(name);
   }
 
   /**
@@ -324,9 +356,11 @@ function seResult(error: string): RunResult {
   return { status: 'SE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, error };
 }
 
+/** The size of a regular file behind `fd` (0 for a pipe, /dev/null or an error). */
 function safeSize(fd: number): number {
   try {
-    return fstatSync(fd).size;
+    const st = fstatSync(fd);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
   }
