@@ -34,6 +34,7 @@ test('a memory work dir: the files put there are /box, the program writes there,
     assert.equal(text(out), 'from the host\nfrom stdin\nmade\n/box\nsandbox\n');
     assert.equal(text(err), 'oops\n');
     assert.equal(r.stdoutBytes, Buffer.byteLength(text(out)), 'a memoryFile output is measured');
+    await assert.rejects(sb.run({ argv: ['/bin/true'], limits: L, workDir: dir }), /already used by a run/);
   } finally {
     for (const fd of [inp, out, err]) closeSync(fd);
     sb.removeWorkDir(dir);

@@ -219,6 +219,7 @@ export class Sandbox {
       if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
       streams.push(this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true));
       const memoryTree = this.memoryDirs.get(spec.workDir);
+      if (memoryTree === -1) throw new Error(`memory work dir ${spec.workDir} was already used by a run; make one per run`);
       const mounts = perRunMounts(slot.rootDir, spec, memoryTree);
       // A memory work dir's mount itself goes to init, once: from then on it is the cell's
       // (our fd is closed below with the clones).
