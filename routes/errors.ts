@@ -5,6 +5,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Type, type Static } from 'typebox';
 import { QueueFullError, ShuttingDownError } from '../src/queue/types.js';
 import { InputError } from '../src/judge/checks.js';
+import { StoreUnavailableError } from '../src/store/unavailable.js';
+import { RelayedClientError } from '../src/cluster/relay.js';
 
 export const ErrorBody = Type.Object({
   error: Type.String({ description: 'machine-readable code, e.g. invalid_request, unknown_language, queue_full' }),
@@ -43,7 +45,7 @@ export const errors = {
   429: errorResponse('The queue is full; retry after the given number of seconds', {
     'retry-after': { type: 'integer', description: 'seconds to wait before retrying' },
   }),
-  503: errorResponse('The service is shutting down or not ready'),
+  503: errorResponse('The service is shutting down or not ready, or (cluster mode) the database, Redis or every worker is unreachable; retry after Retry-After'),
 } as const;
 
 /** Error responses every body-taking /v1 route can give. */
@@ -94,6 +96,13 @@ export function toHttp(err: FastifyError | Error, bodyLimit: number): { status: 
   }
   if (err instanceof ShuttingDownError) {
     return { status: 503, body: { error: 'shutting_down', message: err.message }, headers: { 'retry-after': '5' } };
+  }
+  if (err instanceof StoreUnavailableError) {
+    // Cluster mode: the database, Redis or every worker is unreachable right now.
+    return { status: 503, body: { error: 'unavailable', message: err.message }, headers: { 'retry-after': String(err.retryAfterSec) } };
+  }
+  if (err instanceof RelayedClientError) {
+    return { status: err.statusCode, body: { error: err.code, message: err.message }, headers: err.headers };
   }
   const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
   if (fe.validation) {

@@ -8,6 +8,7 @@ import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
+import type { ClusterStatus } from './cluster/status.js';
 import type { ProblemService } from './problems/service.js';
 
 export interface AppDeps {
@@ -26,4 +27,6 @@ export interface AppDeps {
   readiness(): Promise<string[]>;
   /** Queue figures for /readyz. */
   queueStats(): Promise<{ depth: number; inFlight: number }>;
+  /** Cluster mode: the node's role and the cluster as it sees it. */
+  clusterStatus?: () => Promise<ClusterStatus>;
 }

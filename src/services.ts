@@ -19,6 +19,10 @@ import { SubmissionService } from './submissions.js';
 import { Metrics } from './metrics.js';
 import { WebhookSender } from './webhook.js';
 import { toView } from './view.js';
+import type { RecorderDeps } from './queue/recorder.js';
+import type { ClusterStatus } from './cluster/status.js';
+import { clusterBackends, isClusterMode } from './cluster/backends.js';
+
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
@@ -51,6 +55,17 @@ export interface Backends {
   check(): Promise<string[]>;
   /** Closes what the backends opened (after the queue and bus are closed). */
   close(): Promise<void>;
+  /** Cluster mode: the node's role and the cluster as it sees it, for /readyz (after check() passed). */
+  status?(): Promise<ClusterStatus>;
+  /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
+  bind?(parts: BoundParts): void;
+}
+
+/** The parts createServices builds on the backends. */
+export interface BoundParts {
+  recorderDeps: RecorderDeps;
+  metrics: Metrics;
+  webhooks: WebhookSender;
 }
 
 export type BackendFactory = (ctx: BackendContext) => Promise<Backends>;
@@ -81,8 +96,8 @@ export const localBackends: BackendFactory = async ({ config, logger, slots }) =
  * The backends this configuration asks for: single node unless configured otherwise. Cluster
  * mode (a database and a broker URL) returns its own factory from here.
  */
-export function backendsFor(_config: Config): BackendFactory {
-  return localBackends;
+export function backendsFor(config: Config): BackendFactory {
+  return isClusterMode(config) ? clusterBackends : localBackends;
 }
 
 /** Everything a node runs besides HTTP, wired. */
@@ -100,6 +115,8 @@ export interface Services {
   metrics: Metrics;
   /** Readiness problems ([] when ready): backends, pool, shutdown. */
   readiness(): Promise<string[]>;
+  /** Cluster mode: what /readyz reports of the cluster. */
+  clusterStatus?: () => Promise<ClusterStatus>;
   /** Re-queues unfinished work (when the backends say so), resumes callbacks, starts judging. */
   start(): Promise<void>;
   /**
@@ -127,6 +144,7 @@ export async function createServices(
   const worker = new SubmissionWorker({ ...recorderDeps, judge });
   const runs = b.runs ?? new LocalRunService(judge, slots);
   const judges = b.judges ?? true;
+  b.bind?.({ recorderDeps, metrics, webhooks });
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
 
   let retention: NodeJS.Timeout | undefined;
@@ -186,5 +204,8 @@ export async function createServices(
     return problems;
   };
 
-  return { config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close };
+  return {
+    config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close,
+    ...(b.status ? { clusterStatus: () => b.status!() } : {}),
+  };
 }

@@ -15,6 +15,7 @@ import type { Submission } from '../judge/schema.js';
 import type {
   CallbackState, NewSubmission, Outcome, Store, StoredEvent, SubmissionRecord, SubmissionStatus,
 } from './index.js';
+import { RECORD_COLUMNS, toRecord, type SubmissionRow } from './rows.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -47,26 +48,6 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 `;
 
-interface Row {
-  id: string; language: string; status: SubmissionStatus; result: string | null;
-  created_at: number; started_at: number | null; finished_at: number | null; last_seq: number;
-  callback_url: string | null; callback_state: CallbackState | null; callback_attempts: number;
-}
-
-const RECORD_COLUMNS = 'id, language, status, result, created_at, started_at, finished_at, last_seq, callback_url, callback_state, callback_attempts';
-
-function toRecord(r: Row): SubmissionRecord {
-  const rec: SubmissionRecord = {
-    id: r.id, language: r.language, status: r.status, createdAt: r.created_at,
-    lastSeq: r.last_seq, callbackAttempts: r.callback_attempts,
-  };
-  if (r.started_at !== null) rec.startedAt = r.started_at;
-  if (r.finished_at !== null) rec.finishedAt = r.finished_at;
-  if (r.result !== null) rec.result = JSON.parse(r.result) as Outcome;
-  if (r.callback_url !== null) rec.callbackUrl = r.callback_url;
-  if (r.callback_state !== null) rec.callbackState = r.callback_state;
-  return rec;
-}
 
 interface PendingWrite { fn: () => void; resolve: () => void; reject: (e: unknown) => void }
 
@@ -206,7 +187,7 @@ export class SqliteStore implements Store {
   }
 
   async get(id: string): Promise<SubmissionRecord | undefined> {
-    const row = this.stmt.get.get(id) as Row | undefined;
+    const row = this.stmt.get.get(id) as SubmissionRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -248,7 +229,7 @@ export class SqliteStore implements Store {
   }
 
   async unfinished(): Promise<SubmissionRecord[]> {
-    return (this.stmt.unfinished.all() as Row[]).map(toRecord);
+    return (this.stmt.unfinished.all() as SubmissionRow[]).map(toRecord);
   }
 
   async purgeFinished(before: number): Promise<number> {
@@ -265,7 +246,7 @@ export class SqliteStore implements Store {
   }
 
   async pendingCallbacks(): Promise<SubmissionRecord[]> {
-    return (this.stmt.pendingCallbacks.all() as Row[]).map(toRecord);
+    return (this.stmt.pendingCallbacks.all() as SubmissionRow[]).map(toRecord);
   }
 
   setCallbackState(id: string, state: CallbackState, attempts: number): Promise<void> {
