@@ -17,7 +17,7 @@ export class SubmissionWorker {
 
   /** Judges one job (a JobHandler); resolves when it is finished or left for another attempt. */
   readonly handle = async (job: Job, signal: AbortSignal): Promise<void> => {
-    const { store, judge, metrics, logger } = this.d;
+    const { store, metrics, logger } = this.d;
     const interrupted = () => signal.reason instanceof InterruptedError;
     for (let attempt = job.attempt; ; attempt++) {
       const rec = await this.untilStored(() => store.get(job.id), signal);
@@ -44,37 +44,48 @@ export class SubmissionWorker {
       r.log.info({ language: rec.language, attempt }, 'judging');
       const stall = new AbortController();
       r.onStall = () => stall.abort(new Error('the store refuses writes'));
+      // Shutdown stops the recorder's retries too: what is not stored is judged again next time.
       const onAbort = () => { if (interrupted()) r.abandon(); };
-      signal.addEventListener('abort', onAbort, { once: true });
-      let result: JudgeResult | undefined;
-      let failure: unknown;
+      signal.addEventListener('abort', onAbort);
       try {
-        const sub = await this.untilStored(() => store.request(job.id), signal);
-        if (!sub) throw new Error(interrupted() ? 'interrupted' : 'the submission vanished from the store');
-        result = await judge.judge(sub, r.onJudgeEvent, AbortSignal.any([signal, stall.signal]));
-      } catch (err) {
-        failure = err;
+        if (await this.attempt(r, job.id, signal, stall.signal)) return;
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
-      if (interrupted()) {
-        r.abandon();
-        await r.flushed();
-        r.log.warn('judging interrupted by shutdown; the submission stays unfinished in the store');
-        return;
-      }
-      const cancelled = signal.reason instanceof CancelledError;
-      if (stall.signal.aborted && !cancelled) {
-        r.abandon();
-        await r.flushed();
-        r.log.warn({ attempt }, 'the store refuses writes: judging stopped; it starts again from scratch once the store takes writes');
-        await this.untilWritable(signal);
-        continue;
-      }
-      await r.complete(cancelled ? r.cancelledOutcome() : result ?? r.failedOutcome(failure));
-      return;
+      r.log.warn({ attempt }, 'the store refuses writes: judging stopped; it starts again from scratch once the store takes writes');
+      await this.untilWritable(signal);
+      if (interrupted()) return;
     }
   };
+
+  /** One attempt at judging; false when a stall stopped it and it must start again. */
+  private async attempt(r: SubmissionRecorder, id: string, signal: AbortSignal, stall: AbortSignal): Promise<boolean> {
+    const { store, judge } = this.d;
+    const interrupted = () => signal.reason instanceof InterruptedError;
+    let result: JudgeResult | undefined;
+    let failure: unknown;
+    try {
+      const sub = await this.untilStored(() => store.request(id), signal);
+      if (!sub) throw new Error(interrupted() ? 'interrupted' : 'the submission vanished from the store');
+      result = await judge.judge(sub, r.onJudgeEvent, AbortSignal.any([signal, stall]));
+    } catch (err) {
+      failure = err;
+    }
+    if (interrupted()) {
+      r.abandon();
+      await r.flushed();
+      r.log.warn('judging interrupted by shutdown; the submission stays unfinished in the store');
+      return true;
+    }
+    const cancelled = signal.reason instanceof CancelledError;
+    if (stall.aborted && !cancelled) {
+      r.abandon();
+      await r.flushed();
+      return false;
+    }
+    await r.complete(cancelled ? r.cancelledOutcome() : result ?? r.failedOutcome(failure));
+    return true;
+  }
 
   /** Runs a store read, retrying while the storage fails; undefined when interrupted by shutdown. */
   private async untilStored<T>(read: () => Promise<T>, signal: AbortSignal): Promise<T | undefined> {
