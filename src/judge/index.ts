@@ -35,7 +35,10 @@ class SandboxJudge implements Judge {
   private readonly checks: CheckContext;
   constructor(private sandbox: Sandbox, private ctx: JudgeContext, private pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
-    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
+    this.checks = {
+      languages: [...ctx.languages.keys()], caps: ctx.caps,
+      entryName: (id) => { const source = ctx.languages.get(id)?.source; return source && !source.includes('{') ? source : undefined; },
+    };
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
   }
 
