@@ -7,8 +7,7 @@ import { configWith, type Config } from '../../src/config.js';
 import { createServices, localBackends, type BackendFactory, type Services } from '../../src/services.js';
 import { StorageError, type Store } from '../../src/store/index.js';
 import { MAX_PENDING } from '../../src/queue/recorder.js';
-import { Slots } from '../../src/queue/slots.js';
-import { retryAfterSeconds } from '../../src/queue/memory.js';
+import { retryAfterSeconds, Slots } from '../../src/queue/slots.js';
 import { QueueFullError, ShuttingDownError } from '../../src/queue/types.js';
 import { FakeJudge, fakeSubmission, until } from '../helpers/server.js';
 
@@ -153,12 +152,12 @@ describe('a store that refuses writes', () => {
 
 describe('slots', () => {
   test('a waiting run goes before judging; past the run bound it is refused', async () => {
-    const slots = new Slots(() => 1, 1, () => 7);
+    const slots = new Slots(() => 1, 1);
     const first = slots.tryAcquire()!;
     assert.ok(first);
     assert.equal(slots.tryAcquire(), undefined, 'full');
     const run = slots.acquireRun(new AbortController().signal);
-    await assert.rejects(slots.acquireRun(new AbortController().signal), (e: unknown) => e instanceof QueueFullError && e.retryAfterSec === 7);
+    await assert.rejects(slots.acquireRun(new AbortController().signal), (e: unknown) => e instanceof QueueFullError && e.retryAfterSec >= 1);
     let freed = 0;
     slots.onFree(() => { freed++; });
     first();
