@@ -72,6 +72,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.addHook('onResponse', async (req, reply) => {
+    deps.memory?.note(Number(req.headers['content-length'] ?? 0));
     metrics.http.observe({
       method: req.method,
       route: req.routeOptions.url ?? 'unmatched',

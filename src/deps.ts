@@ -8,6 +8,7 @@ import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
+import type { MemoryReleaser } from './memory.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +22,8 @@ export interface AppDeps {
   logger: Logger;
   /** Readiness problems; [] when ready. */
   readiness(): Promise<string[]>;
+  /** Told of large request bodies, to give their memory back afterwards. */
+  memory?: MemoryReleaser;
   /** Queue figures for /readyz. */
   queueStats(): Promise<{ depth: number; inFlight: number }>;
 }

@@ -19,6 +19,7 @@ import { SubmissionService } from './submissions.js';
 import { Metrics } from './metrics.js';
 import { WebhookSender } from './webhook.js';
 import { toView } from './view.js';
+import { MemoryReleaser } from './memory.js';
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
@@ -98,6 +99,7 @@ export interface Services {
   submissions: SubmissionService;
   webhooks: WebhookSender;
   metrics: Metrics;
+  memory: MemoryReleaser;
   /** Readiness problems ([] when ready): backends, pool, shutdown. */
   readiness(): Promise<string[]>;
   /** Re-queues unfinished work (when the backends say so), resumes callbacks, starts judging. */
@@ -124,7 +126,8 @@ export async function createServices(
   });
   const recorderDeps = { store, bus, metrics, webhooks, logger, telemetryHz: config.telemetryHz };
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
-  const worker = new SubmissionWorker({ ...recorderDeps, judge });
+  const memory = new MemoryReleaser(logger);
+  const worker = new SubmissionWorker({ ...recorderDeps, judge, memory });
   const runs = b.runs ?? new LocalRunService(judge, slots);
   const judges = b.judges ?? true;
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
@@ -162,6 +165,7 @@ export async function createServices(
       // Event streams never end on their own; clients reconnect elsewhere with Last-Event-ID.
       await bus.close();
       await webhooks.close();
+      memory.close();
     })();
     return draining;
   };
@@ -186,5 +190,5 @@ export async function createServices(
     return problems;
   };
 
-  return { config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close };
+  return { config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, memory, readiness, start, drain, close };
 }

@@ -8,12 +8,13 @@ import type { Judge, JudgeResult } from '../judge/schema.js';
 import { StorageError } from '../store/index.js';
 import { CancelledError, InterruptedError, type Job } from './types.js';
 import { SubmissionRecorder, type RecorderDeps } from './recorder.js';
+import type { MemoryReleaser } from '../memory.js';
 
 /** How often a stalled worker asks the store whether it takes writes again. */
 const STORE_POLL_MS = 500;
 
 export class SubmissionWorker {
-  constructor(private readonly d: RecorderDeps & { judge: Judge }) {}
+  constructor(private readonly d: RecorderDeps & { judge: Judge; memory?: MemoryReleaser }) {}
 
   /** Judges one job (a JobHandler); resolves when it is finished or left for another attempt. */
   readonly handle = async (job: Job, signal: AbortSignal): Promise<void> => {
@@ -67,7 +68,12 @@ export class SubmissionWorker {
     try {
       const sub = await this.untilStored(() => store.request(id), signal);
       if (!sub) throw new Error(interrupted() ? 'interrupted' : 'the submission vanished from the store');
-      result = await judge.judge(sub, r.onJudgeEvent, AbortSignal.any([signal, stall]));
+      try {
+        result = await judge.judge(sub, r.onJudgeEvent, AbortSignal.any([signal, stall]));
+      } finally {
+        // The request was read back whole: a large one leaves its peak behind.
+        this.d.memory?.note(sub.tests.reduce((n, t) => n + t.input.length + t.expected.length, sub.source?.length ?? 0));
+      }
     } catch (err) {
       failure = err;
     }
