@@ -1,7 +1,7 @@
 // `npm run bench:judge`: A+B in C++ with 10 tests, submit-to-verdict time (compile
 // included) one at a time, and submissions per minute with the whole pool busy. The
 // baseline, measured in the same run, is the same work without any sandbox: g++ on the
-// host, then the binary run 10 times with spawnSync.
+// host, then the binary run 10 times with spawnSync. Then one line per language (bench/languages.ts).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,11 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJudge } from '../src/judge/index.js';
 import type { Submission } from '../src/judge/schema.js';
+import { benchLanguages, printLanguageRows } from './languages.js';
 
 const SOURCE = '#include <iostream>\nint main(){long long a,b;std::cin>>a>>b;std::cout<<a+b<<"\\n";}\n';
 const TESTS = Array.from({ length: 10 }, (_, i) => ({ input: `${i} ${i * 7}\n`, expected: `${i * 8}\n` }));
 const SEQUENTIAL = Number(process.env.BENCH_SUBMISSIONS ?? 10);
 const THROUGHPUT = Number(process.env.BENCH_THROUGHPUT ?? 30);
+/** Per-language lines: submissions and runs per language; BENCH_LANGUAGES=c,java limits the ids. */
+const LANG_SUBMISSIONS = Number(process.env.BENCH_LANG_SUBMISSIONS ?? 3);
+const LANG_RUNS = Number(process.env.BENCH_LANG_RUNS ?? 10);
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -83,6 +87,8 @@ async function main(): Promise<void> {
   } finally {
     await judge.close();
   }
+  const rows = await benchLanguages({ poolSize, submissions: LANG_SUBMISSIONS, runs: LANG_RUNS, only: process.env.BENCH_LANGUAGES?.split(',') });
+  printLanguageRows(rows, { submissions: LANG_SUBMISSIONS, runs: LANG_RUNS });
 }
 
 await main();

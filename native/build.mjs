@@ -16,8 +16,9 @@ if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status !== 0) {
 mkdirSync(out, { recursive: true });
 const common = ['-O2', '-Wall', '-Wextra', '-Werror', '-fno-strict-aliasing', '-D_GNU_SOURCE'];
 const run = (args) => execFileSync(cc, args, { stdio: 'inherit' });
+// Hidden by default: only GV_EXPORT functions are the library's API.
 // -z nodelete: the shim owns a reaper thread; unloading the library under it crashes Node at exit.
-run([...common, '-fPIC', '-shared', '-pthread', '-fno-stack-protector', '-Wl,-z,nodelete',
-  '-o', join(out, 'libgavel.so'), join(here, 'shim.c')]);
+run([...common, '-fPIC', '-shared', '-pthread', '-fvisibility=hidden', '-fno-stack-protector', '-Wl,-z,nodelete',
+  '-o', join(out, 'libgavel.so'), ...['shim.c', 'child.c', 'reaper.c'].map((f) => join(here, f))]);
 // The init runs inside every sandbox as pid 1; static so the sandbox needs no loader for it.
 run([...common, '-static', '-o', join(out, 'gavel-init'), join(here, 'init.c')]);

@@ -1,7 +1,7 @@
 /*
  * gavel-init: pid 1 of every sandbox, and what makes a sandbox reusable.
  *
- * It is exec'd by the clone child (native/shim.c) once the sandbox's namespaces, cgroup
+ * It is exec'd by the clone child (native/child.c) once the sandbox's namespaces, cgroup
  * and filesystem view are in place, as root inside them, and then *waits*: the slot is
  * pre-warmed. For each run Node sends one "go" message on fd 4 carrying what differs per
  * run — the work dir and other mounts as detached mount trees, stdio fds, rlimits, ids,
@@ -41,22 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STATUS_FD 3
-#define CONTROL_FD 4
+#include "protocol.h"
 
-#define REC_EXIT 0x74697865u      /* "exit" */
-#define REC_EXEC_FAIL 0x63657865u /* "exec" */
-#define REC_GO_FAIL 0x6c666f67u   /* "gofl" */
-#define GO_MAGIC 0x21216f67u      /* "go!!" */
-
-/* 32 bytes, shared layout with src/sandbox/native.ts */
-struct rec {
-  uint32_t magic;
-  int32_t a;   /* EXIT: wait status; EXEC_FAIL: errno (or -step); GO_FAIL: step */
-  int64_t b;   /* EXIT: CPU time µs (user + system); EXEC_FAIL/GO_FAIL: errno */
-  int64_t c;   /* EXIT: wall time µs, fork to reaped */
-  int64_t d;   /* EXIT: peak RSS KiB */
-};
+#define STATUS_FD GV_INIT_STATUS_FD
+#define CONTROL_FD GV_INIT_CONTROL_FD
 
 static int64_t now_us(void) {
   struct timespec t;
@@ -64,44 +52,25 @@ static int64_t now_us(void) {
   return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* Steps of the go message, reported in GO_FAIL records; names in src/sandbox/native.ts. */
-enum step {
-  S_READ = 1, S_MOUNT, S_TMP, S_STDIO, S_CHDIR, S_RLIMIT, S_CAPS, S_IDS, S_PDEATH, S_NNP,
-  S_SECCOMP, S_FORK, S_MESSAGE, S_CLEANUP,
-};
-
-/* Records of the go message: a u32 type, a u32 payload length, the payload padded to 8. */
-enum item {
-  I_IDS = 1,     /* u32 uid, u32 gid */
-  I_RLIMIT = 2,  /* u32 resource, u32 pad, u64 soft, u64 hard */
-  I_MOUNT = 3,   /* u32 index into the received fds, then the target path */
-  I_TMP = 4,     /* tmpfs options for remounting /tmp */
-  I_FILTER = 5,  /* struct sock_filter[] */
-  I_ARG = 6,     /* one argv string */
-  I_ENV = 7,     /* one environment string */
-  I_CHDIR = 8,   /* working directory */
-};
-
 static void put(uint32_t magic, int32_t a, int64_t b, int64_t c, int64_t d) {
-  struct rec r = {magic, a, b, c, d};
+  struct gv_status_rec r = {magic, a, b, c, d};
   ssize_t n;
   do n = write(STATUS_FD, &r, sizeof r); while (n < 0 && errno == EINTR);
 }
 
 /* A failure of init's own work: report it and end the sandbox. */
-static void fail(enum step s) {
-  put(REC_GO_FAIL, s, errno, 0, 0);
+static void fail(enum gv_step s) {
+  put(GV_REC_GO_FAIL, s, errno, 0, 0);
   _exit(127);
 }
 
 /* A failure in the program's child before exec: init reports it as an exec failure. */
-static void child_fail(enum step s) {
-  put(REC_EXEC_FAIL, -(int32_t)s, errno, 0, 0);
+static void child_fail(enum gv_step s) {
+  put(GV_REC_EXEC_FAIL, -(int32_t)s, errno, 0, 0);
   _exit(127);
 }
 
-#define MAX_FDS 16
-#define MAX_ITEMS 4096
+#define MAX_FDS GV_GO_MAX_FDS
 
 /* Reads the whole go message: a u32 total length first, the fds ride on the first bytes. */
 static uint8_t *receive(int *fds, int *nfds, uint32_t *len_out) {
@@ -116,7 +85,7 @@ static uint8_t *receive(int *fds, int *nfds, uint32_t *len_out) {
   ssize_t n;
   do n = recvmsg(CONTROL_FD, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL); while (n < 0 && errno == EINTR);
   if (n == 0) _exit(0); /* Node closed the slot: nothing to run */
-  if (n != sizeof len || (mh.msg_flags & MSG_CTRUNC)) fail(S_READ);
+  if (n != sizeof len || (mh.msg_flags & MSG_CTRUNC)) fail(GV_STEP_READ);
   *nfds = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
@@ -125,16 +94,16 @@ static uint8_t *receive(int *fds, int *nfds, uint32_t *len_out) {
       *nfds = k;
     }
   }
-  if (len < 8 || len > (64u << 20)) {
+  if (len < GV_GO_HEADER_SIZE || len > GV_GO_MAX_BYTES) {
     errno = EMSGSIZE;
-    fail(S_READ);
+    fail(GV_STEP_READ);
   }
   uint8_t *buf = malloc(len);
-  if (!buf) fail(S_READ);
+  if (!buf) fail(GV_STEP_READ);
   for (uint32_t got = 0; got < len;) {
     ssize_t r = read(CONTROL_FD, buf + got, len - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) fail(S_READ);
+    if (r <= 0) fail(GV_STEP_READ);
     got += (uint32_t)r;
   }
   *len_out = len;
@@ -148,37 +117,36 @@ static void drop_bounding_set(void) {
   for (int cap = 0; cap <= 63; cap++) {
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
       if (errno == EINVAL) break;
-      fail(S_CAPS);
+      fail(GV_STEP_CAPS);
     }
   }
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(S_CAPS);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(GV_STEP_CAPS);
 }
 
 static void drop_privileges(uid_t uid, gid_t gid) {
   /* Raw syscalls: glibc's set*id wrappers would try to sync other threads; there are none,
    * but the raw calls say exactly what happens. */
-  if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(S_IDS);
-  if (syscall(SYS_setresgid, gid, gid, gid) < 0) child_fail(S_IDS);
-  if (syscall(SYS_setresuid, uid, uid, uid) < 0) child_fail(S_IDS);
+  if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(GV_STEP_IDS);
+  if (syscall(SYS_setresgid, gid, gid, gid) < 0) child_fail(GV_STEP_IDS);
+  if (syscall(SYS_setresuid, uid, uid, uid) < 0) child_fail(GV_STEP_IDS);
   struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct d[2];
   memset(d, 0, sizeof d);
-  if (syscall(SYS_capset, &h, d) < 0) child_fail(S_CAPS);
+  if (syscall(SYS_capset, &h, d) < 0) child_fail(GV_STEP_CAPS);
 }
 
-#define DEFAULT_TMP "size=67108864,nr_inodes=4096,mode=1777"
-#define MAX_MOUNTS 16
+#define MAX_MOUNTS GV_GO_MAX_MOUNTS
 
 /* One run's settings, parsed out of its go message (pointers into the message). */
 struct run {
   uid_t uid;
   gid_t gid;
-  char *args[MAX_ITEMS + 1], *envs[MAX_ITEMS + 1];
+  char *args[GV_GO_MAX_ARGS + 1], *envs[GV_GO_MAX_ENVS + 1];
   int nargs, nenvs;
   struct sock_fprog prog;
   const char *cwd;
-  struct rlimit limits[16];
-  int resources[16], nlimits;
+  struct rlimit limits[GV_GO_MAX_RLIMITS];
+  int resources[GV_GO_MAX_RLIMITS], nlimits;
   int tmp_resized;
 };
 
@@ -188,94 +156,147 @@ static int nmounted;
 
 static void fresh_tmp(const char *opts) {
   umount2("/tmp", MNT_DETACH);
-  if (mount("gavel-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) fail(S_TMP);
+  if (mount("gavel-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) fail(GV_STEP_TMP);
 }
 
-/* Parses the go message; attaches its mounts while we are root. */
-static void parse(uint8_t *msg, uint32_t len, int *fds, int nfds, struct run *r) {
+/* A go message init cannot take whole is refused, never cut short: the run fails with
+ * GO_FAIL (step MESSAGE) and this errno, which Node reports to the caller. */
+static void refuse(int err) {
+  errno = err;
+  fail(GV_STEP_MESSAGE);
+}
+
+/* A string payload: NUL-ended exactly at its end, no NUL before. */
+static int is_string(const uint8_t *p, uint32_t plen) {
+  return plen >= 1 && p[plen - 1] == 0 && strlen((const char *)p) == plen - 1;
+}
+
+/* Checks the whole go message before any of it takes effect: every item known, every
+ * payload exactly the length its type takes, nothing past the caps, nothing left over. */
+static void check(const uint8_t *msg, uint32_t len, int nfds) {
+  if (*(const uint32_t *)(msg + 4) != 0) refuse(EPROTO);
+  uint32_t nargs = 0, nenvs = 0, nlimits = 0, nmounts = 0;
+  uint32_t off = GV_GO_HEADER_SIZE;
+  while (off < len) {
+    if (len - off < GV_GO_ITEM_HEADER_SIZE) refuse(EBADMSG);
+    uint32_t type = *(const uint32_t *)(msg + off), plen = *(const uint32_t *)(msg + off + 4);
+    const uint8_t *p = msg + off + GV_GO_ITEM_HEADER_SIZE;
+    uint32_t room = len - off - GV_GO_ITEM_HEADER_SIZE;
+    if (plen > room || ((plen + 7) & ~7u) > room) refuse(EBADMSG);
+    switch (type) {
+      case GV_ITEM_IDS:
+        if (plen != 8) refuse(EBADMSG);
+        break;
+      case GV_ITEM_RLIMIT:
+        if (plen != 24) refuse(EBADMSG);
+        if (++nlimits > GV_GO_MAX_RLIMITS) refuse(E2BIG);
+        break;
+      case GV_ITEM_MOUNT:
+        if (plen < 5 || !is_string(p + 4, plen - 4)) refuse(EBADMSG);
+        if (++nmounts > GV_GO_MAX_MOUNTS) refuse(E2BIG);
+        if (*(const uint32_t *)p >= (uint32_t)nfds) refuse(EBADF);
+        break;
+      case GV_ITEM_FILTER:
+        if (plen == 0 || plen % sizeof(struct sock_filter)) refuse(EBADMSG);
+        if (plen / sizeof(struct sock_filter) > GV_GO_MAX_FILTER) refuse(E2BIG);
+        break;
+      case GV_ITEM_ARG:
+        if (!is_string(p, plen)) refuse(EBADMSG);
+        if (++nargs > GV_GO_MAX_ARGS) refuse(E2BIG);
+        break;
+      case GV_ITEM_ENV:
+        if (!is_string(p, plen)) refuse(EBADMSG);
+        if (++nenvs > GV_GO_MAX_ENVS) refuse(E2BIG);
+        break;
+      case GV_ITEM_TMP:
+      case GV_ITEM_CHDIR:
+        if (!is_string(p, plen)) refuse(EBADMSG);
+        break;
+      default:
+        refuse(EPROTO);
+    }
+    off += GV_GO_ITEM_HEADER_SIZE + ((plen + 7) & ~7u);
+  }
+  if (nargs == 0) refuse(EINVAL);
+}
+
+/* Takes a checked go message apart; attaches its mounts while we are root. */
+static void parse(uint8_t *msg, uint32_t len, int *fds, struct run *r) {
   memset(r, 0, sizeof *r);
   r->uid = r->gid = 65534;
   r->cwd = "/box";
-  for (uint32_t off = 8; off + 8 <= len;) {
+  for (uint32_t off = GV_GO_HEADER_SIZE; off < len;) {
     uint32_t type = *(uint32_t *)(msg + off), plen = *(uint32_t *)(msg + off + 4);
-    uint8_t *p = msg + off + 8;
-    if (off + 8 + plen > len) {
-      errno = EPROTO;
-      fail(S_MESSAGE);
-    }
+    uint8_t *p = msg + off + GV_GO_ITEM_HEADER_SIZE;
     switch (type) {
-      case I_IDS:
+      case GV_ITEM_IDS:
         r->uid = ((uint32_t *)p)[0];
         r->gid = ((uint32_t *)p)[1];
         break;
-      case I_RLIMIT:
-        if (r->nlimits < 16) {
-          r->resources[r->nlimits] = (int)((uint32_t *)p)[0];
-          r->limits[r->nlimits].rlim_cur = ((uint64_t *)p)[1];
-          r->limits[r->nlimits].rlim_max = ((uint64_t *)p)[2];
-          r->nlimits++;
-        }
+      case GV_ITEM_RLIMIT:
+        r->resources[r->nlimits] = (int)((uint32_t *)p)[0];
+        r->limits[r->nlimits].rlim_cur = ((uint64_t *)p)[1];
+        r->limits[r->nlimits].rlim_max = ((uint64_t *)p)[2];
+        r->nlimits++;
         break;
-      case I_MOUNT: {
+      case GV_ITEM_MOUNT: {
         uint32_t idx = *(uint32_t *)p;
-        if ((int)idx >= nfds || nmounted >= MAX_MOUNTS) {
-          errno = EBADF;
-          fail(S_MOUNT);
+        if (fds[idx] < 0) {
+          errno = EBADF; /* the same fd named twice */
+          fail(GV_STEP_MOUNT);
         }
         const char *target = (char *)p + 4;
         if (syscall(SYS_move_mount, fds[idx], "", AT_FDCWD, target, 0x00000004 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
-          fail(S_MOUNT);
+          fail(GV_STEP_MOUNT);
         close(fds[idx]);
         fds[idx] = -1;
         mounted[nmounted++] = strdup(target);
         break;
       }
-      case I_TMP:
-        if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, p) < 0) fail(S_TMP);
+      case GV_ITEM_TMP:
+        if (mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, p) < 0) fail(GV_STEP_TMP);
         r->tmp_resized = 1;
         break;
-      case I_FILTER:
+      case GV_ITEM_FILTER:
         r->prog.len = (unsigned short)(plen / sizeof(struct sock_filter));
         r->prog.filter = (struct sock_filter *)p;
         break;
-      case I_ARG:
-        if (r->nargs < MAX_ITEMS) r->args[r->nargs++] = (char *)p;
+      case GV_ITEM_ARG:
+        r->args[r->nargs++] = (char *)p;
         break;
-      case I_ENV:
-        if (r->nenvs < MAX_ITEMS) r->envs[r->nenvs++] = (char *)p;
+      case GV_ITEM_ENV:
+        r->envs[r->nenvs++] = (char *)p;
         break;
-      case I_CHDIR:
+      case GV_ITEM_CHDIR:
         r->cwd = (char *)p;
         break;
     }
-    off += 8 + ((plen + 7) & ~7u);
+    off += GV_GO_ITEM_HEADER_SIZE + ((plen + 7) & ~7u);
   }
   r->args[r->nargs] = NULL;
   r->envs[r->nenvs] = NULL;
-  if (r->nargs == 0) {
-    errno = EINVAL;
-    fail(S_MESSAGE);
-  }
 }
 
 /* The program's side of the fork: stdio, limits, no privileges, the filter, exec. */
 static void start_program(const struct run *r, const int *fds) {
   for (int i = 0; i < 3; i++) {
-    if (dup2(fds[i], i) < 0) child_fail(S_STDIO);
+    if (dup2(fds[i], i) < 0) child_fail(GV_STEP_STDIO);
   }
-  /* Everything but stdio goes, the status pipe and the control socket included. */
-  syscall(SYS_close_range, 3, ~0U, 0);
-  if (chdir(r->cwd) < 0) child_fail(S_CHDIR);
+  /* Everything but stdio goes, the control socket included. The status pipe stays until
+   * exec, so that a failure of any step below (or of exec itself) reaches the report. */
+  syscall(SYS_close_range, CONTROL_FD, ~0U, 0);
+  if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0) child_fail(GV_STEP_STDIO);
+  if (chdir(r->cwd) < 0) child_fail(GV_STEP_CHDIR);
   for (int i = 0; i < r->nlimits; i++) {
-    if (setrlimit(r->resources[i], &r->limits[i]) < 0) child_fail(S_RLIMIT);
+    if (setrlimit(r->resources[i], &r->limits[i]) < 0) child_fail(GV_STEP_RLIMIT);
   }
   drop_privileges(r->uid, r->gid);
   /* After the uid change, which clears it. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(S_PDEATH);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(S_NNP);
-  if (r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(S_SECCOMP);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(GV_STEP_PDEATH);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(GV_STEP_NNP);
+  if (r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(GV_STEP_SECCOMP);
   execvpe(r->args[0], r->args, r->envs);
-  put(REC_EXEC_FAIL, errno, 0, 0, 0);
+  put(GV_REC_EXEC_FAIL, errno, 0, 0, 0);
   _exit(127);
 }
 
@@ -300,9 +321,9 @@ static void reset_tmp(int resized) {
   struct statfs st;
   int empty = statfs("/tmp", &st) == 0 && st.f_files - st.f_ffree <= 1 && st.f_blocks == st.f_bfree;
   if (!empty) {
-    fresh_tmp(DEFAULT_TMP);
-  } else if (resized && mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, DEFAULT_TMP) < 0) {
-    fail(S_TMP);
+    fresh_tmp(GV_DEFAULT_TMP_OPTIONS);
+  } else if (resized && mount(NULL, "/tmp", NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, GV_DEFAULT_TMP_OPTIONS) < 0) {
+    fail(GV_STEP_TMP);
   }
 }
 
@@ -310,7 +331,7 @@ static void reset_tmp(int resized) {
  * next go message is only read once this is done. */
 static void detach_mounts(void) {
   for (int i = 0; i < nmounted; i++) {
-    if (umount2(mounted[i], MNT_DETACH) < 0) fail(S_CLEANUP);
+    if (umount2(mounted[i], MNT_DETACH) < 0) fail(GV_STEP_CLEANUP);
     free(mounted[i]);
   }
   nmounted = 0;
@@ -340,20 +361,21 @@ int main(int argc, char **argv) {
     int nfds = 0;
     uint32_t len = 0;
     uint8_t *msg = receive(fds, &nfds, &len);
-    if (*(uint32_t *)msg != GO_MAGIC) {
+    if (*(uint32_t *)msg != GV_GO_MAGIC) {
       errno = EPROTO;
-      fail(S_MESSAGE);
+      fail(GV_STEP_MESSAGE);
     }
     if (nfds < 3) {
       errno = EBADF;
-      fail(S_STDIO);
+      fail(GV_STEP_STDIO);
     }
+    check(msg, len, nfds);
     struct run r;
-    parse(msg, len, fds, nfds, &r);
+    parse(msg, len, fds, &r);
 
     int64_t started = now_us();
     pid_t child = fork();
-    if (child < 0) fail(S_FORK);
+    if (child < 0) fail(GV_STEP_FORK);
     if (child == 0) start_program(&r, fds);
     /* Our copies of the program's stdio must go, or a pipe would never see EOF. */
     for (int i = 0; i < nfds; i++)
@@ -365,13 +387,13 @@ int main(int argc, char **argv) {
     for (;;) {
       pid_t p = wait4(-1, &st, __WALL, &ru);
       if (p == child) break;
-      if (p < 0 && errno != EINTR) fail(S_CLEANUP);
+      if (p < 0 && errno != EINTR) fail(GV_STEP_CLEANUP);
       /* otherwise an orphan of the program */
     }
     int64_t wall = now_us() - started;
     end_processes();
     reset_tmp(r.tmp_resized);
-    put(REC_EXIT, st,
+    put(GV_REC_EXIT, st,
         (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec,
         wall, ru.ru_maxrss);
     detach_mounts();

@@ -10,7 +10,7 @@
 #            places it: the backend must first move itself into a leaf (no-internal-process rule)
 #
 # Environment:
-#   GAVEL_CGROUP2_TESTS      space-separated test names (default: cgroup sandbox judge)
+#   GAVEL_CGROUP2_TESTS      space-separated test names (default: cgroup sandbox judge signals init-refusals)
 #   GAVEL_CGROUP2_SERVICE_TESTS  the subset for the service placement (default: cgroup sandbox)
 #   GAVEL_CGROUP2_TIMEOUT    guest timeout in seconds per placement (default 2400)
 set -uo pipefail
@@ -34,7 +34,7 @@ pick() {
   done
   echo "${out[@]}"
 }
-all=$(pick "${GAVEL_CGROUP2_TESTS:-cgroup sandbox judge}")
+all=$(pick "${GAVEL_CGROUP2_TESTS:-cgroup sandbox judge signals init-refusals}")
 service=$(pick "${GAVEL_CGROUP2_SERVICE_TESTS:-cgroup sandbox}")
 if [ -z "$all" ]; then
   echo "test-cgroup2: no test files to run; run tsc first (npm run test:cgroup2 does)" >&2

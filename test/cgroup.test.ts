@@ -12,7 +12,7 @@ import {
   type CgroupBackend, type SlotCgroup,
 } from '../src/sandbox/cgroup/index.js';
 import { anchorCgroup, SERVICE_LEAF } from '../src/sandbox/cgroup/v2.js';
-import { kernelAtLeast, validateLimits } from '../src/sandbox/cgroup/files.js';
+import { kernelAtLeast, checkCgroupLimits } from '../src/sandbox/cgroup/files.js';
 
 const MOUNT = '/sys/fs/cgroup';
 const PREFIX = `gavel-test-${process.pid}`;
@@ -140,12 +140,12 @@ describe('parsing helpers', () => {
   });
 
   test('limits are validated before anything is written', () => {
-    assert.throws(() => validateLimits({ memoryBytes: 0, pids: 1 }), /memoryBytes/);
-    assert.throws(() => validateLimits({ memoryBytes: 1 << 20, pids: 0 }), /pids/);
-    assert.throws(() => validateLimits({ memoryBytes: 1 << 20, pids: 1, cpuQuota: 0 }), /cpuQuota/);
-    assert.throws(() => validateLimits({ memoryBytes: 1 << 20, pids: 1, cpuWeight: 20000 }), /cpuWeight/);
-    assert.throws(() => validateLimits({ memoryBytes: 1 << 20, pids: 1, cpus: '1; rm -rf' }), /cpus/);
-    validateLimits({ memoryBytes: 1 << 20, pids: 1, cpuQuota: 1.5, cpuWeight: 1, cpus: '0-1,3', ioWeight: 100 });
+    assert.throws(() => checkCgroupLimits({ memoryBytes: 0, pids: 1 }), /memoryBytes/);
+    assert.throws(() => checkCgroupLimits({ memoryBytes: 1 << 20, pids: 0 }), /pids/);
+    assert.throws(() => checkCgroupLimits({ memoryBytes: 1 << 20, pids: 1, cpuQuota: 0 }), /cpuQuota/);
+    assert.throws(() => checkCgroupLimits({ memoryBytes: 1 << 20, pids: 1, cpuWeight: 20000 }), /cpuWeight/);
+    assert.throws(() => checkCgroupLimits({ memoryBytes: 1 << 20, pids: 1, cpus: '1; rm -rf' }), /cpus/);
+    checkCgroupLimits({ memoryBytes: 1 << 20, pids: 1, cpuQuota: 1.5, cpuWeight: 1, cpus: '0-1,3', ioWeight: 100 });
   });
 
   test('detectCgroupVersion and openCgroups explain what is wrong', () => {

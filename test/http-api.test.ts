@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  FakeJudge, fakeSubmission, request, startTestServer, until, waitFinished, type TestServer,
+  FAKE_LANGUAGES, FakeJudge, fakeSubmission, request, startTestServer, until, waitFinished, type TestServer,
 } from './helpers/server.js';
 
 function assertError(r: { status: number; body: any; headers: Headers }, status: number, code?: string | RegExp, message?: RegExp) {
@@ -61,10 +61,10 @@ describe('submissions: accept, inspect, finish', () => {
     assertError(await request(s.url, 'GET', '/v1/submissions/00000000-0000-0000-0000-000000000000'), 404, 'not_found');
   });
 
-  test('languages lists id, name, version', async () => {
+  test('languages lists id, name, version, extensions and commands', async () => {
     const r = await request(s.url, 'GET', '/v1/languages');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, [{ id: 'fake', name: 'Fake', version: '1.0' }, { id: 'fake2', name: 'Fake 2', version: '2.0' }]);
+    assert.deepEqual(r.body, FAKE_LANGUAGES);
   });
 
   test('healthz and readyz', async () => {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { exitWatcher } from '../src/sandbox/native.js';
+import { exitWatcher } from '../src/sandbox/reaper.js';
 import { Sandbox } from '../src/sandbox/sandbox.js';
 import type { RunResult } from '../src/sandbox/types.js';
 import {

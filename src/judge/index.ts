@@ -13,12 +13,17 @@ import { ScratchDirs } from './scratch.js';
 
 export { InputError } from './checks.js';
 
+/** processes: threads count too (Go, JVM, C# and std::thread programs need several); the
+ *  peers allow 60-64. The cgroup's pids.max still stops a fork bomb at this number. */
 export const DEFAULT_LIMITS: Required<Limits> = {
-  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 1,
+  timeMs: 1000, wallTimeMs: 3000, memoryBytes: 256 << 20, outputBytes: 64 << 20, processes: 64,
 };
 export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
+
+/** The compile step's limits; a language may raise them (LanguageConfig.compileLimits). */
+export const COMPILE_LIMITS = { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
 
 export interface JudgeOptions extends SandboxOptions {
   poolSize?: number;
@@ -43,7 +48,10 @@ class SandboxJudge implements Judge {
   }
 
   languages() {
-    return [...this.ctx.languages.values()].map((l) => ({ id: l.id, name: l.name, version: l.versionString }));
+    return [...this.ctx.languages.values()].map((l) => ({
+      id: l.id, name: l.name, version: l.versionString, extensions: l.extensions ?? [], source: l.source,
+      ...(l.compile ? { compile: l.compile } : {}), run: l.run,
+    }));
   }
 
   validate(sub: Submission): void {
@@ -117,14 +125,14 @@ class SandboxJudge implements Judge {
 }
 
 export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { describe(): string }> {
-  const languages = detectLanguages(opts.languagesFile);
+  const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
     sandbox,
     languages,
     defaults: { ...DEFAULT_LIMITS, ...opts.defaults },
     caps: { ...DEFAULT_CAPS, ...opts.caps },
-    compileLimits: { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 },
+    compileLimits: COMPILE_LIMITS,
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
   };

@@ -1,29 +1,46 @@
-// The language registry: built-in definitions, optionally overridden by a JSON file the
-// operator points to (GAVEL_LANGUAGES), validated with TypeBox. Only languages whose
-// toolchain answers its version command at start are offered.
-import { spawnSync } from 'node:child_process';
+// The language registry: the built-in definitions (./languages/builtin.ts), optionally
+// overridden or extended by a JSON file the operator points to (GAVEL_LANGUAGES), validated
+// with TypeBox. Only languages whose toolchain answers its version command are offered.
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { builtinLanguages } from './languages/builtin.js';
+import { findEntryPoint, type EntryPoint } from './languages/entry-point.js';
+
+export { builtinLanguages } from './languages/builtin.js';
+
+const Argv = Type.Array(Type.String(), { minItems: 1 });
 
 export const LanguageConfig = Type.Object({
-  id: Type.String({ pattern: '^[a-z0-9_+-]{1,32}$' }),
+  id: Type.String({ pattern: '^[a-z0-9_+-]{1,32}$', description: 'the value of "language" in requests' }),
   name: Type.String(),
-  /** File name of the entry source; `{class}` is replaced by the detected public class (Java). */
-  source: Type.String(),
-  /** argv of the compile step (run in /box); absent for interpreted languages without a check. */
-  compile: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
-  /** argv of the run step; `{heapMb}` becomes the heap size for runtimes that need a flag. */
-  run: Type.Array(Type.String(), { minItems: 1 }),
-  /** argv printing the version; its first non-empty output line is the version string. */
-  version: Type.Array(Type.String(), { minItems: 1 }),
+  /** File name of the entry source; `{class}` becomes the stem the entry-point finder chose. */
+  source: Type.String({ description: 'file name of the entry source in /box; {class} is the stem the entry point requires' }),
+  extensions: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9+_-]{1,16}$' }), { description: 'file extensions (no dot) of this language' })),
+  /** argv of the compile step (run in /box); absent for languages with nothing to check. */
+  compile: Type.Optional(Argv),
+  /** argv of the run step; `{heapMb}` becomes the memory limit in MiB, `{main}` the entry class. */
+  run: Argv,
+  /** argv printing the version: the version string is its first output line (matching versionPattern, if set). */
+  version: Argv,
+  versionPattern: Type.Optional(Type.String({ description: 'regular expression the version line must match' })),
+  /** How {class} and {main} are found in the entry source (JVM languages, Ada). */
+  entryPoint: Type.Optional(Type.Union([Type.Literal('java'), Type.Literal('kotlin'), Type.Literal('scala'), Type.Literal('ada')])),
+  /** Compile-step limits that differ from the server's (slow JVM compilers). */
+  compileLimits: Type.Optional(Type.Object({
+    timeMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    wallTimeMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    memoryBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    processes: Type.Optional(Type.Integer({ minimum: 1 })),
+  }, { additionalProperties: false })),
   /** Extra processes/threads the runtime needs on top of the submission's limit (JVM, Node). */
   extraProcesses: Type.Optional(Type.Integer({ minimum: 0 })),
   /** Memory the runtime needs beyond the program's own limit (JVM metaspace, V8 baseline). */
   extraMemoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-  /** stderr text that means the runtime ran out of its heap: an MLE, not an RE. */
-  outOfMemory: Type.Optional(Type.String()),
-  /** Host paths (toolchains outside /usr) the sandbox needs to see, read-only. */
+  /** stderr texts that mean the runtime ran out of its heap: an MLE, not an RE. */
+  outOfMemory: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+  /** Host paths outside /usr the sandbox needs to see, read-only (a toolchain, its /etc config). */
   readOnlyPaths: Type.Optional(Type.Array(Type.String())),
   env: Type.Optional(Type.Record(Type.String(), Type.String())),
 }, { additionalProperties: false });
@@ -31,73 +48,6 @@ export type LanguageConfig = Static<typeof LanguageConfig>;
 
 export interface Language extends LanguageConfig {
   versionString: string;
-}
-
-function rustSysroot(): string | null {
-  const r = spawnSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8', timeout: 10_000 });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-/** Built-in definitions; toolchains outside /usr are resolved on this host. */
-export function builtinLanguages(): LanguageConfig[] {
-  const langs: LanguageConfig[] = [
-    {
-      id: 'c', name: 'C (GCC, C17)', source: 'main.c',
-      compile: ['/usr/bin/gcc', '-std=c17', '-O2', '-pipe', '-o', 'main', 'main.c', '-lm'],
-      run: ['./main'], version: ['/usr/bin/gcc', '--version'],
-    },
-    {
-      id: 'cpp', name: 'C++ (G++, C++17)', source: 'main.cpp',
-      compile: ['/usr/bin/g++', '-std=c++17', '-O2', '-pipe', '-o', 'main', 'main.cpp'],
-      run: ['./main'], version: ['/usr/bin/g++', '--version'],
-    },
-    {
-      id: 'python3', name: 'Python 3', source: 'main.py',
-      // Compiling to bytecode at compile time turns a syntax error into a CE.
-      compile: ['/usr/bin/python3', '-c', 'import py_compile,sys; py_compile.compile(sys.argv[1], doraise=True)', 'main.py'],
-      run: ['/usr/bin/python3', 'main.py'], version: ['/usr/bin/python3', '--version'],
-      outOfMemory: 'MemoryError', extraMemoryBytes: 0,
-    },
-    {
-      id: 'javascript', name: 'JavaScript (Node.js)', source: 'main.js',
-      compile: ['/usr/bin/node', '--check', 'main.js'],
-      run: ['/usr/bin/node', '--max-old-space-size={heapMb}', '--stack-size=65500', 'main.js'],
-      version: ['/usr/bin/node', '--version'],
-      // V8 starts worker threads and maps ~40 MB before running a line of the program.
-      extraProcesses: 16, extraMemoryBytes: 64 << 20, outOfMemory: 'JavaScript heap out of memory',
-    },
-    {
-      id: 'java', name: 'Java (OpenJDK)', source: '{class}.java',
-      compile: ['/usr/bin/javac', '-J-Xmx512m', '-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-d', '.', '{class}.java'],
-      run: ['/usr/bin/java', '-Xmx{heapMb}m', '-Xss64m', '-XX:+UseSerialGC', '-XX:ActiveProcessorCount=1', '-XX:TieredStopAtLevel=1', '{class}'],
-      version: ['/usr/bin/java', '-version'],
-      // The JVM's own threads and its non-heap memory (metaspace, code cache, stacks).
-      extraProcesses: 64, extraMemoryBytes: 128 << 20, outOfMemory: 'java.lang.OutOfMemoryError',
-    },
-    {
-      id: 'go', name: 'Go', source: 'main.go',
-      compile: ['/usr/bin/go', 'build', '-o', 'main', 'main.go'],
-      run: ['./main'], version: ['/usr/bin/go', 'version'], extraProcesses: 32,
-      env: { GOCACHE: '/tmp/gocache', GOPATH: '/tmp/go', GO111MODULE: 'off' },
-    },
-    {
-      id: 'kotlin', name: 'Kotlin', source: 'main.kt',
-      compile: ['/usr/bin/kotlinc', 'main.kt', '-include-runtime', '-d', 'main.jar'],
-      run: ['/usr/bin/java', '-Xmx{heapMb}m', '-Xss64m', '-XX:+UseSerialGC', '-jar', 'main.jar'],
-      version: ['/usr/bin/kotlinc', '-version'], extraProcesses: 64, extraMemoryBytes: 128 << 20,
-      outOfMemory: 'java.lang.OutOfMemoryError',
-    },
-  ];
-  const sysroot = rustSysroot();
-  if (sysroot) {
-    langs.push({
-      id: 'rust', name: 'Rust', source: 'main.rs',
-      compile: [`${sysroot}/bin/rustc`, '-O', '--edition', '2021', '-o', 'main', 'main.rs'],
-      run: ['./main'], version: [`${sysroot}/bin/rustc`, '--version'],
-      readOnlyPaths: [sysroot], extraProcesses: 16,
-    });
-  }
-  return langs;
 }
 
 /** Reads an operator's override file: entries replace built-ins with the same id or add new ones. */
@@ -113,33 +63,66 @@ export function loadLanguageFile(path: string): LanguageConfig[] {
     const first = [...Value.Errors(schema, data)][0];
     throw new Error(`language file ${path}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`);
   }
+  for (const [i, l] of (data as LanguageConfig[]).entries()) {
+    if (l.versionPattern !== undefined) {
+      try {
+        new RegExp(l.versionPattern);
+      } catch (e) {
+        throw new Error(`language file ${path}: /${i}/versionPattern: ${(e as Error).message}`);
+      }
+    }
+  }
   return data as LanguageConfig[];
 }
 
-function detectVersion(cmd: string[]): string | null {
-  if (!existsSync(cmd[0]) && cmd[0].startsWith('/')) return null;
-  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) return null;
-  const line = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).find(Boolean);
-  return line ?? null;
+/** The version line of a toolchain, or null when it is not installed or does not answer. */
+function detectVersion(cmd: string[], pattern?: string): Promise<string | null> {
+  if (cmd[0].startsWith('/') && !existsSync(cmd[0])) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    execFile(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) return resolve(null);
+      const re = pattern ? new RegExp(pattern) : null;
+      const line = `${stdout}\n${stderr}`.split('\n').map((l) => l.trim()).find((l) => l && (!re || re.test(l)));
+      resolve(line ?? null);
+    });
+  });
 }
 
 /** The languages this host can offer, in definition order, with their detected versions. */
-export function detectLanguages(overridePath?: string): Map<string, Language> {
+export async function detectLanguages(overridePath?: string): Promise<Map<string, Language>> {
   const configs = new Map(builtinLanguages().map((l) => [l.id, l]));
   if (overridePath) for (const l of loadLanguageFile(overridePath)) configs.set(l.id, l);
+  // Probes run at once, each distinct command once (gcc --version serves four C ids).
+  const probes = new Map<string, Promise<string | null>>();
+  const versions = await Promise.all([...configs.values()].map((l) => {
+    const key = JSON.stringify([l.version, l.versionPattern]);
+    if (!probes.has(key)) probes.set(key, detectVersion(l.version, l.versionPattern));
+    return probes.get(key)!;
+  }));
   const out = new Map<string, Language>();
-  for (const l of configs.values()) {
-    const v = detectVersion(l.version);
+  [...configs.values()].forEach((l, i) => {
+    const v = versions[i];
     if (v) out.set(l.id, { ...l, versionString: v });
-  }
+  });
   return out;
 }
 
-/** Java wants the file named after its public class; find it, defaulting to Main. */
-export function javaClassName(source: string): string {
-  const m = /public\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)/.exec(source);
-  return m ? m[1] : 'Main';
+/**
+ * The variables of a language's command templates for one entry source: {class} (the
+ * stem the file must have) and {main} (what to run). A source whose entry point cannot
+ * be found gives the compile error to report instead.
+ */
+export function entryVariables(lang: LanguageConfig, entrySource: string): { vars: Record<string, string>; problem?: string } {
+  const kind = lang.entryPoint ?? (lang.source.includes('{class}') ? 'java' : undefined);
+  if (!kind) return { vars: { class: 'main', main: 'main' } };
+  const e: EntryPoint = findEntryPoint(kind, entrySource);
+  if (!e.ok) return { vars: { class: 'main', main: 'main' }, problem: e.message };
+  return { vars: { class: e.file, main: e.main } };
+}
+
+/** The stderr texts of a language that mean its runtime ran out of memory. */
+export function outOfMemoryTexts(lang: LanguageConfig): string[] {
+  return lang.outOfMemory === undefined ? [] : Array.isArray(lang.outOfMemory) ? lang.outOfMemory : [lang.outOfMemory];
 }
 
 export function expand(argv: string[], vars: Record<string, string>): string[] {

@@ -2,11 +2,10 @@
 // check each output, and fold the per-test results into a verdict and a score.
 import { closeSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makePipe } from '../sandbox/native.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { checkFiles } from './checkers/index.js';
-import { expand, javaClassName, type Language } from './languages.js';
+import { entryVariables, expand, outOfMemoryTexts, type Language } from './languages.js';
 import type { Checker, CompileResult, JudgeEvent, JudgeResult, Limits, Program, SourceFile, Submission, TestResult, Verdict } from './schema.js';
 import { score } from './scoring.js';
 import { InputError, makeWorkspace, readCapped, safeRelative, sealBox, writeSourceFiles, type Workspace } from './workspace.js';
@@ -40,7 +39,7 @@ export function resolveLimits(ctx: JudgeContext, l: Limits | undefined): Require
   return out;
 }
 
-function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] }): { files: SourceFile[]; vars: Record<string, string> } {
+function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] }): { files: SourceFile[]; vars: Record<string, string>; problem?: string } {
   if ((p.source === undefined) === (p.files === undefined)) throw new InputError('give exactly one of "source" or "files"');
   let files: SourceFile[];
   let entryText: string;
@@ -57,11 +56,12 @@ function sourceFiles(lang: Language, p: { source?: string; files?: SourceFile[] 
     entryText = entry.encoding === 'base64' ? Buffer.from(entry.content, 'base64').toString('utf8') : entry.content;
     files = files.map((f) => ({ ...f, entry: f === entry }));
   }
-  const vars = { class: lang.id === 'java' || lang.source.includes('{class}') ? javaClassName(entryText) : 'Main' };
+  // JVM languages and Ada: the file name and the class to run follow from where main is.
+  const { vars, problem } = entryVariables(lang, entryText);
   const entryName = expand([lang.source], vars)[0];
   // The entry is always stored under the language's file name, whatever the client called it.
   files = files.map((f) => (f.entry ? { ...f, path: entryName } : f));
-  return { files, vars };
+  return { files, vars, problem };
 }
 
 export class SubmissionPipeline {
@@ -76,7 +76,8 @@ export class SubmissionPipeline {
   /** Compiles a program in its own workspace; returns the compile result and, on success, how to run it. */
   async build(p: Program | (Checker & { language: string }), signal?: AbortSignal): Promise<{ compile: CompileResult; built?: Built }> {
     const lang = this.language(p.language);
-    const { files, vars } = sourceFiles(lang, p);
+    const { files, vars, problem } = sourceFiles(lang, p);
+    if (problem) return { compile: { ok: false, output: problem, timeMs: 0 } };
     const ws = makeWorkspace(mkdtempSync(join(this.ctx.sandbox.pool.runDir, 'work', 's')));
     try {
       writeSourceFiles(ws.box, files);
@@ -86,7 +87,7 @@ export class SubmissionPipeline {
         const out = join(ws.io, 'compile.out');
         const r = await this.ctx.sandbox.run({
           argv: expand(lang.compile, vars), workDir: ws.box, env: lang.env, readOnlyPaths: lang.readOnlyPaths,
-          limits: this.ctx.compileLimits, stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: out + '2' }, signal,
+          limits: { ...this.ctx.compileLimits, ...lang.compileLimits }, stdout: { kind: 'file', path: out }, stderr: { kind: 'file', path: out + '2' }, signal,
         });
         const text = (readCapped(out, this.ctx.compileOutputBytes) + readCapped(out + '2', this.ctx.compileOutputBytes)).slice(0, this.ctx.compileOutputBytes);
         compile = { ok: r.status === 'OK', output: compileMessage(r, text), timeMs: Math.round(r.cpuTimeMs) };
@@ -227,7 +228,11 @@ export class SubmissionPipeline {
       case 'SE': throw new Error(`sandbox error: ${r.error}`);
       case 'RE':
         // A managed runtime reports its own heap exhaustion as an ordinary error exit.
-        if (lang.outOfMemory && readCapped(stderrPath, 1 << 20).includes(lang.outOfMemory)) return 'MLE';
+        const texts = outOfMemoryTexts(lang);
+        if (texts.length) {
+          const stderr = readCapped(stderrPath, 1 << 20);
+          if (texts.some((t) => stderr.includes(t))) return 'MLE';
+        }
         return 'RE';
     }
   }
@@ -269,8 +274,8 @@ export class SubmissionPipeline {
     onTelemetry: RunSpec['onTelemetry'], signal?: AbortSignal,
   ): Promise<Omit<TestResult, 'id'>> {
     // Direct pipes between the two sandboxes: interactor stdout → solution stdin and back.
-    const [toSolR, toSolW] = makePipe();
-    const [toIntR, toIntW] = makePipe();
+    const [toSolR, toSolW] = this.ctx.sandbox.pipe();
+    const [toIntR, toIntW] = this.ctx.sandbox.pipe();
     const dir = join(inter.ws.root, 'check');
     rmSync(dir, { recursive: true, force: true });
     makeCheckDir(dir, f);

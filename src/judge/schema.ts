@@ -141,7 +141,18 @@ export const RunResponse = Type.Object({
 });
 export type RunResponse = Static<typeof RunResponse>;
 
-export interface LanguageInfo { id: string; name: string; version: string }
+export interface LanguageInfo {
+  id: string;
+  name: string;
+  version: string;
+  /** File extensions (no dot) that map to this language. */
+  extensions: string[];
+  /** Entry file name in /box; {class} is the stem the entry point requires. */
+  source: string;
+  /** Command templates: {class}, {main} (entry class) and {heapMb} (memory limit, MiB). */
+  compile?: string[];
+  run: string[];
+}
 
 /**
  * The judge as the service and the CLI see it: what it offers, what it accepts, judging a

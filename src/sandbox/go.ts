@@ -1,9 +1,6 @@
-// The "go" message that starts a pre-warmed sandbox: everything that differs per run,
-// laid out for gavel-init (native/init.c, enum item) as 8-byte-aligned records.
-
-const GO_MAGIC = 0x21216f67;
-const I = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8 } as const;
-export const RLIMIT = { CPU: 0, FSIZE: 1, STACK: 3, CORE: 4, NOFILE: 7 } as const;
+// The "go" message that starts a pre-warmed cell: everything that differs per run, laid
+// out for gavel-init (native/init.c; items in native/protocol.h) as 8-byte-aligned items.
+import { GO_HEADER_SIZE, GO_ITEM_HEADER_SIZE, GO_MAGIC, Item as I } from './protocol.js';
 
 export class GoMessage {
   private parts: Buffer[] = [];
@@ -12,13 +9,13 @@ export class GoMessage {
 
   constructor(stdio: [number, number, number]) {
     this.fds = [...stdio];
-    const head = Buffer.alloc(8);
+    const head = Buffer.alloc(GO_HEADER_SIZE);
     head.writeUInt32LE(GO_MAGIC, 0);
     this.parts.push(head);
   }
 
   private item(type: number, payload: Buffer): this {
-    const h = Buffer.alloc(8);
+    const h = Buffer.alloc(GO_ITEM_HEADER_SIZE);
     h.writeUInt32LE(type, 0);
     h.writeUInt32LE(payload.length, 4);
     this.parts.push(h, payload);

@@ -1,4 +1,4 @@
-// Watches one running sandbox: enforces the CPU-time and wall-time limits (the kernel
+// Watches one run in a cell: enforces the CPU-time and wall-time limits (the kernel
 // enforces memory, processes and output size itself) and emits telemetry samples.
 //
 // Checks are scheduled adaptively: CPU time can grow at most `parallelism` times as fast
@@ -12,7 +12,7 @@ export interface MonitorOptions {
   cgroup: SlotCgroup;
   timeMs: number;
   wallTimeMs: number;
-  /** How many CPUs the sandbox can use at once (1 when pinned). */
+  /** How many CPUs the run can use at once (1 when pinned). */
   parallelism: number;
   startedAt: bigint;
   kill: () => void;

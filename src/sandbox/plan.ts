@@ -1,30 +1,11 @@
-// Builds the flat "plan" buffer that native/shim.c interprets in the cloned child.
-// The layout (header, 48-byte ops, string pool) must match struct gv_plan / gv_op there.
+// Lays out the flat "plan" buffer that native/child.c interprets in the cloned child:
+// struct gv_plan, then gv_op[], then a pool of strings and blobs (native/protocol.h).
+// Which ops a slot's plans contain is plans.ts's business.
+import { OP_SIZE, Op, PLAN_FAIL_OP_OFFSET, PLAN_HEADER_SIZE, PLAN_MAGIC } from './protocol.js';
 
-export const PLAN_MAGIC = 0x6776706c;
-const HEADER_SIZE = 56;
-const OP_SIZE = 48;
-
-export const Op = {
-  WRITE_FD: 1, SETNS: 2, UNSHARE: 3, MOUNT: 4, PIVOT: 8, CHDIR: 9, DUP2: 12, CLOSE_FROM: 13, EXEC: 17, UMASK: 19, OPEN_NS: 20, EXIT: 21,
-} as const;
 export const OP_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]),
 );
-
-/** The status pipe's and the control socket's fds, known only to the shim at spawn time. */
-export const FD_STATUS = -2;
-export const FD_CONTROL = -3;
-
-// Linux constants the plan uses.
-export const CLONE = {
-  NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000,
-} as const;
-export const MS = {
-  RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096, REC: 16384, PRIVATE: 1 << 18,
-  SLAVE: 1 << 19,
-} as const;
 
 type Arg = number | bigint | string | null | Buffer;
 
@@ -55,7 +36,7 @@ export class PlanBuilder {
   }
 
   build(): Buffer {
-    const opsOffset = HEADER_SIZE;
+    const opsOffset = PLAN_HEADER_SIZE;
     let poolSize = 0;
     const pooled = new Map<Arg, number>();
     const blobs: Buffer[] = [];
@@ -85,7 +66,7 @@ export class PlanBuilder {
     buf.writeBigUInt64LE(BigInt(this.cloneFlags), 8);
     buf.writeBigInt64LE(BigInt(this.cgroupFd), 16);
     buf.writeBigInt64LE(BigInt(opsOffset), 24);
-    buf.writeInt32LE(-1, 32); // fail_op
+    buf.writeInt32LE(-1, PLAN_FAIL_OP_OFFSET);
     this.ops.forEach((op, i) => {
       const base = opsOffset + i * OP_SIZE;
       buf.writeUInt32LE(op.code, base);

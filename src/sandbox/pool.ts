@@ -1,15 +1,16 @@
-// The sandbox pool: N slots, each owning an unprivileged uid, a cgroup, a pre-made
-// loopback-only network namespace and a mount point for its root. Slots are reused run
-// after run; only what is cheap to make (pid, mount, ipc, uts, cgroup namespaces) is
-// created fresh for each run.
+// The sandbox pool: N slots, each owning for its whole life an unprivileged uid, a
+// cgroup, pooled network (loopback only), IPC and UTS namespaces, a root skeleton on the
+// host and a template mount namespace made from it. A slot's cell (cell.ts) serves run
+// after run; a new cell — with a new pid, mount and cgroup namespace, the rest joined
+// from the slot — is made only when a run ended badly.
 import { closeSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, constants as fsc } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openCgroups, type CgroupBackend, type SlotCgroup } from './cgroup/index.js';
 import { openNone } from './cgroup/none.js';
-import { prepareRoot, templatePlan } from './mounts.js';
+import { prepareRoot } from './filesystem.js';
 import { makeNamespaces, makeTemplate } from './native.js';
-import { PlanBuilder } from './plan.js';
+import { templatePlan } from './plans.js';
 
 export interface PoolOptions {
   /** Number of slots; default: the CPU count. */
@@ -38,9 +39,9 @@ export interface Slot {
   procsFds: number[];
   /** v2 with CLONE_INTO_CGROUP: an O_DIRECTORY fd of the slot's cgroup; else -1. */
   cgroupFd: number;
-  /** Pooled namespaces (see makeNamespaces) and the template mount namespace (mounts.ts); -1 until made. */
+  /** Pooled namespaces (see makeNamespaces) and the template mount namespace (plans.ts); -1 until made. */
   ns: { net: number; ipc: number; uts: number; mnt: number };
-  /** The slot's root skeleton on the host (see mounts.ts). */
+  /** The slot's root skeleton on the host (see filesystem.ts). */
   rootDir: string;
   cpus?: string;
   /** CPUs the slot can use at once; the monitor's bound on CPU time growth. */
@@ -135,8 +136,7 @@ export class Pool {
       slot.procsFds = files.map((f) => openSync(f, fsc.O_WRONLY));
     }
     slot.ns = { ...makeNamespaces(), mnt: -1 };
-    const tpl = new PlanBuilder();
-    templatePlan(tpl, rootDir);
+    const tpl = templatePlan(rootDir);
     slot.ns.mnt = makeTemplate(tpl.build(), (i) => tpl.describe(i));
     this.slots.pop();
     return slot;

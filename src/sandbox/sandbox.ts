@@ -1,17 +1,23 @@
-// Runs commands in the slots of the pool. Each slot keeps one sandbox (box.ts) alive:
+// Runs commands in the slots of the pool. Each slot keeps one cell (cell.ts) alive:
 // cloned, in its namespaces and cgroup, its filesystem view built, gavel-init waiting. A
 // run only sends the per-run details (go.ts), watches the program, and classifies its
-// end; init cleans the sandbox up for the next run itself. Only a run that ends badly (a
-// limit, a cancel) costs a fresh sandbox, made in the background on a libuv thread.
+// end (classify.ts); init cleans the cell up for the next run itself. Only a run that
+// ends badly (a limit, a cancel) costs a fresh cell, made in the background on a libuv
+// thread.
 import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
-import { GoMessage, RLIMIT } from './go.js';
+import { Cell } from './cell.js';
+import { classify } from './classify.js';
+import { perRunMounts } from './filesystem.js';
+import { GoMessage } from './go.js';
+import { RLIMIT } from './linux.js';
 import { Monitor } from './monitor.js';
-import { addSandboxView, DEFAULT_TMP_BYTES, perRunMounts, tmpOptions } from './mounts.js';
-import { Box } from './box.js';
-import { cloneTree, errnoName, INIT_PATH, sendGo, spawnPlan, type ExitRecord } from './native.js';
-import { CLONE, FD_CONTROL, FD_STATUS, Op, PlanBuilder } from './plan.js';
+import type { ExitRecord } from './notes.js';
+import { cloneTree, INIT_PATH, pipe2 } from './native.js';
+import type { PlanBuilder } from './plan.js';
+import { cellPlan } from './plans.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
+import { DEFAULT_TMP_BYTES, tmpOptions } from './protocol.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
 import type { RunLimits, RunResult, RunSpec, StreamSpec } from './types.js';
 
@@ -19,14 +25,7 @@ export interface SandboxOptions extends PoolOptions {
   seccomp?: SeccompOptions;
 }
 
-const SIGXCPU = 24;
-const SIGXFSZ = 25;
 const DEFAULT_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/box', LANG: 'C.UTF-8', TMPDIR: '/tmp' };
-
-/** A crash or non-zero exit with the cgroup this close to its limit is an MLE, not an RE. */
-const MLE_MARGIN = 0.97;
-
-let nextToken = 1;
 
 export class Sandbox {
   readonly pool: Pool;
@@ -34,7 +33,7 @@ export class Sandbox {
   private devNull: number;
   private filter: Buffer;
   private running = new Set<Promise<unknown>>();
-  private boxes = new Map<Slot, Promise<Box>>();
+  private cells = new Map<Slot, Promise<Cell>>();
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
   private closing = false;
 
@@ -51,8 +50,8 @@ export class Sandbox {
     }
     for (const slot of this.pool.slots) {
       const p = this.prepare(slot);
-      p.catch(() => {}); // a failure is reported to the run that takes this box
-      this.boxes.set(slot, p);
+      p.catch(() => {}); // a failure is reported to the run that takes this cell
+      this.cells.set(slot, p);
     }
   }
 
@@ -71,7 +70,7 @@ export class Sandbox {
 
   async run(spec: RunSpec): Promise<RunResult> {
     const slot = await this.pool.acquire(spec.signal);
-    return this.track(this.runIn(slot, spec).finally(() => this.pool.release(slot)));
+    return this.track(this.runInSlot(slot, spec).finally(() => this.pool.release(slot)));
   }
 
   /**
@@ -89,8 +88,8 @@ export class Sandbox {
     }
     let runs: Promise<RunResult>[];
     try {
-      const boxes = await Promise.all(slots.map((s) => this.takeBox(s)));
-      runs = specs.map((spec, i) => this.go(slots[i], boxes[i], spec));
+      const cells = await Promise.all(slots.map((s) => this.takeCell(s)));
+      runs = specs.map((spec, i) => this.startIn(slots[i], cells[i], spec));
     } catch (e) {
       this.pool.release(...slots);
       throw e;
@@ -106,72 +105,47 @@ export class Sandbox {
     return p;
   }
 
-  /** The slot's clone plan: the same for every sandbox of the slot, so built once. */
+  /** The slot's cell plan: the same for every cell of the slot, so built once. */
   private slotPlan(slot: Slot): { plan: PlanBuilder; buf: Buffer } {
     let p = this.plans.get(slot);
     if (!p) {
-      const plan = new PlanBuilder();
-      plan.cloneFlags = CLONE.NEWPID;
-      plan.cgroupFd = slot.cgroupFd;
-      for (const fd of slot.procsFds) plan.add(Op.WRITE_FD, fd, '0');
-      plan.add(Op.SETNS, slot.ns.net, CLONE.NEWNET);
-      plan.add(Op.SETNS, slot.ns.ipc, CLONE.NEWIPC);
-      plan.add(Op.SETNS, slot.ns.uts, CLONE.NEWUTS);
-      addSandboxView(plan, slot.ns.mnt);
-      // fds 0-2 /dev/null, 3 status pipe, 4 control socket, 5 the init binary; moved in two
-      // steps through numbers above every source so none is overwritten before it is
-      // copied. The status pipe and control socket exist only at spawn, so they go first.
-      const sources = [this.devNull, this.devNull, this.devNull, FD_STATUS, FD_CONTROL, this.initFd];
-      const high = Math.max(...sources, 10) + 1;
-      const order = [3, 4, 0, 1, 2, 5];
-      for (const i of order) plan.add(Op.DUP2, sources[i], high + i);
-      for (const i of order) plan.add(Op.DUP2, high + i, i);
-      plan.add(Op.CLOSE_FROM, sources.length);
-      plan.add(Op.CHDIR, '/');
-      plan.add(Op.UMASK, 0o022);
-      plan.add(Op.EXEC, 5, 1, Buffer.from('gavel-init\0'), 0, Buffer.alloc(8));
+      const plan = cellPlan(slot, { devNull: this.devNull, init: this.initFd });
       p = { plan, buf: plan.build() };
       this.plans.set(slot, p);
     }
     return p;
   }
 
-  /** Clones a sandbox for the slot, up to gavel-init waiting for its first go message. */
-  private async prepare(slot: Slot): Promise<Box> {
+  /** Clones a cell for the slot, up to gavel-init waiting for its first go message. */
+  private prepare(slot: Slot): Promise<Cell> {
     const { plan, buf } = this.slotPlan(slot);
-    const token = nextToken++;
-    const r = await spawnPlan(buf, token);
-    if ('failure' in r) {
-      const f = r.failure;
-      throw new Error(`sandbox setup failed at ${f.opIndex >= 0 ? plan.describe(f.opIndex) : 'clone'}: ${errnoName(f.errno)}`);
-    }
-    return new Box(token, r.control);
+    return Cell.start(plan, buf);
   }
 
-  /** The slot's live sandbox, or a fresh one if it died while waiting. */
-  private async takeBox(slot: Slot): Promise<Box> {
+  /** The slot's live cell, or a fresh one if it died while waiting. */
+  private async takeCell(slot: Slot): Promise<Cell> {
     for (let attempt = 0; ; attempt++) {
-      let p = this.boxes.get(slot);
-      if (!p) this.boxes.set(slot, (p = this.prepare(slot)));
+      let p = this.cells.get(slot);
+      if (!p) this.cells.set(slot, (p = this.prepare(slot)));
       try {
-        const box = await p;
-        if (!box.dead) return box;
+        const cell = await p;
+        if (!cell.dead) return cell;
         if (attempt > 0) throw new Error('sandbox init exits before its go message');
       } catch (e) {
         if (attempt > 0) throw e;
       }
-      this.boxes.delete(slot);
+      this.cells.delete(slot);
     }
   }
 
-  /** A box that ended a run badly is spent: kill it and start making the next one. */
-  private replaceBox(slot: Slot, box: Box): void {
-    box.kill();
-    box.closeControl();
+  /** A cell that ended a run badly is spent: kill it and start making the next one. */
+  private replaceCell(slot: Slot, cell: Cell): void {
+    cell.kill();
+    cell.closeControl();
     if (this.closing) return;
     const next = this.prepare(slot);
     next.catch(() => {}); // reported to the run that takes it
-    this.boxes.set(slot, next);
+    this.cells.set(slot, next);
   }
 
   private openStream(s: StreamSpec | undefined, write: boolean): { fd: number; owned: boolean } {
@@ -201,23 +175,23 @@ export class Sandbox {
     return m;
   }
 
-  private async runIn(slot: Slot, spec: RunSpec): Promise<RunResult> {
-    const box = await this.takeBox(slot).catch((e: Error) => e);
-    if (box instanceof Error) {
-      this.boxes.delete(slot);
-      return seResult(box.message);
+  private async runInSlot(slot: Slot, spec: RunSpec): Promise<RunResult> {
+    const cell = await this.takeCell(slot).catch((e: Error) => e);
+    if (cell instanceof Error) {
+      this.cells.delete(slot);
+      return seResult(cell.message);
     }
-    return this.go(slot, box, spec);
+    return this.startIn(slot, cell, spec);
   }
 
-  /** Starts `spec` in the slot's live sandbox and watches it to its end. */
-  private go(slot: Slot, box: Box, spec: RunSpec): Promise<RunResult> {
+  /** Starts `spec` in the slot's live cell and watches it to its end. */
+  private startIn(slot: Slot, cell: Cell, spec: RunSpec): Promise<RunResult> {
     const L = spec.limits;
     const streams: { fd: number; owned: boolean }[] = [];
     const trees: number[] = [];
     let startedAt: bigint;
     try {
-      validateLimits(L);
+      checkRunLimits(L);
       if (spec.argv.length === 0) throw new Error('argv must not be empty');
       if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
       streams.push(this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true));
@@ -226,22 +200,22 @@ export class Sandbox {
       const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
       slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
       startedAt = process.hrtime.bigint();
-      sendGo(box.control, msg.build(), msg.fds);
+      cell.go(msg.build(), msg.fds);
     } catch (e) {
       for (const s of streams) if (s.owned) closeSync(s.fd);
-      this.replaceBox(slot, box);
+      this.replaceCell(slot, cell);
       return Promise.reject(e);
     } finally {
       for (const fd of trees) closeSync(fd);
     }
     // The sandbox has its own copy of stdin now; the outputs stay open to measure them.
     if (streams[0].owned) closeSync(streams[0].fd);
-    return this.watch(slot, box, spec, streams, startedAt);
+    return this.watch(slot, cell, spec, streams, startedAt);
   }
 
-  private async watch(slot: Slot, box: Box, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
+  private async watch(slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
     const L = spec.limits;
-    const kill = () => box.kill();
+    const kill = () => cell.kill();
     const monitor = new Monitor({
       cgroup: slot.cgroup, timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, parallelism: slot.parallelism,
       startedAt, kill, telemetryMs: spec.telemetryMs, onTelemetry: spec.onTelemetry,
@@ -255,7 +229,7 @@ export class Sandbox {
     if (spec.signal?.aborted) onAbort();
     let rec: ExitRecord;
     try {
-      rec = await box.next();
+      rec = await cell.next();
     } finally {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
@@ -266,8 +240,8 @@ export class Sandbox {
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
     for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
-    const reusable = rec.kind === 'run' && !rec.goFailure && !monitor.reason && !cancelled && !box.dead;
-    if (!reusable) this.replaceBox(slot, box);
+    const reusable = rec.kind === 'run' && !rec.goFailure && !monitor.reason && !cancelled && !cell.dead;
+    if (!reusable) this.replaceCell(slot, cell);
 
     // Without cgroups (the unlimited development mode) CPU time comes from rusage.
     const cpuUs = Number.isFinite(stats.cpuTimeUs) ? stats.cpuTimeUs : (rec.program?.cpuUs ?? 0);
@@ -280,59 +254,29 @@ export class Sandbox {
       stdoutBytes,
       stderrBytes,
     };
-    if (cancelled) return { ...base, status: 'SE', exitCode: null, signal: null, error: 'cancelled' };
-    if (rec.goFailure) {
-      return { ...base, status: 'SE', exitCode: null, signal: null, error: `sandbox setup failed ${rec.goFailure.step}: ${errnoName(rec.goFailure.errno)}` };
-    }
-    if (rec.execErrno !== undefined) {
-      const what = rec.execStep ? `${rec.execStep} for ${spec.argv[0]}` : `cannot execute ${spec.argv[0]}`;
-      return { ...base, status: 'SE', exitCode: null, signal: null, error: `${what}: ${errnoName(rec.execErrno)}` };
-    }
-    return { ...base, ...classify(rec, monitor.reason, stats.oomKills, base, L) };
+    const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
+    return { ...base, ...classify(end, base, L) };
   }
 
-  /** Waits for running work, then removes every sandbox, cgroup, namespace and directory. */
+  /**
+   * A close-on-exec pipe for joining two runs of a runGroup directly (an interactive
+   * problem's solution and interactor): pass the ends as `{ kind: 'fd' }` streams.
+   */
+  pipe(): [read: number, write: number] {
+    return pipe2();
+  }
+
+  /** Waits for running work, then removes every cell, cgroup, namespace and directory. */
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.running]);
-    const boxes = [...this.boxes.values()];
-    this.boxes.clear();
-    await Promise.allSettled(boxes.map(async (p) => (await p).dispose()));
+    const cells = [...this.cells.values()];
+    this.cells.clear();
+    await Promise.allSettled(cells.map(async (p) => (await p).dispose()));
     this.pool.close();
     closeSync(this.initFd);
     closeSync(this.devNull);
   }
-}
-
-function classify(
-  rec: ExitRecord,
-  monitorReason: 'cpu' | 'wall' | null,
-  oomKills: number,
-  m: { memoryBytes: number; stdoutBytes: number; stderrBytes: number; cpuTimeMs: number },
-  L: RunLimits,
-): Pick<RunResult, 'status' | 'limit' | 'exitCode' | 'signal' | 'error'> {
-  const prog = rec.program;
-  let exitCode: number | null = null;
-  let signal: number | null = null;
-  if (prog) {
-    const st = prog.wstatus;
-    if ((st & 0x7f) === 0) exitCode = (st >> 8) & 0xff;
-    else signal = st & 0x7f;
-  } else if (rec.code === 2 || rec.code === 3) {
-    signal = rec.status; // init itself was killed (by the monitor or the OOM killer)
-  }
-  if (monitorReason) return { status: 'TLE', limit: monitorReason, exitCode, signal };
-  if (oomKills > 0) return { status: 'MLE', exitCode, signal };
-  if (signal === SIGXCPU) return { status: 'TLE', limit: 'cpu', exitCode, signal };
-  if (m.cpuTimeMs >= L.timeMs) return { status: 'TLE', limit: 'cpu', exitCode, signal };
-  if (signal === SIGXFSZ || m.stdoutBytes > L.outputBytes || m.stderrBytes > L.outputBytes) {
-    return { status: 'OLE', exitCode, signal };
-  }
-  if (!prog && signal === null) return { status: 'SE', exitCode, signal, error: `sandbox init ended without a report (code ${rec.code}, status ${rec.status})` };
-  const failed = signal !== null || exitCode !== 0;
-  if (failed && m.memoryBytes >= L.memoryBytes * MLE_MARGIN) return { status: 'MLE', exitCode, signal };
-  if (failed) return { status: 'RE', exitCode, signal };
-  return { status: 'OK', exitCode, signal };
 }
 
 function seResult(error: string): RunResult {
@@ -351,7 +295,8 @@ function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-export function validateLimits(L: RunLimits): void {
+/** Refuses limits the sandbox cannot enforce as asked (each must be a positive number). */
+export function checkRunLimits(L: RunLimits): void {
   for (const k of ['timeMs', 'wallTimeMs', 'memoryBytes', 'outputBytes', 'processes'] as const) {
     const v = L[k];
     if (!Number.isFinite(v) || v <= 0) throw new Error(`limit ${k} must be a positive number, got ${v}`);

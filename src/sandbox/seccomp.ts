@@ -10,6 +10,7 @@
 import koffi from 'koffi';
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { BPF_JMP_JGE_K, BPF_MAXINSNS, CLONE, errnoName, X32_SYSCALL_BIT } from './linux.js';
 
 export interface SeccompOptions {
   /** Extra syscalls to deny on top of the default list (names). */
@@ -71,24 +72,13 @@ const SCMP_CMP_GT = 6;
 const SCMP_CMP_MASKED_EQ = 7;
 const NR_SCMP_ERROR = -1;
 const SCMP_ARCH_X86_64 = 0xc000003e;
-const X32_SYSCALL_BIT = 0x40000000;
-const BPF_JMP_JGE_K = 0x35;
-const BPF_MAXINSNS = 4096;
 const EPERM = osConstants.errno.EPERM;
 const ENOSYS = osConstants.errno.ENOSYS;
 
 /** CLONE_NEW* flags that clone(2) can carry in arg0. CLONE_NEWTIME (0x80) is not among them:
  *  in clone(2) that bit belongs to the exit signal, and a time namespace can only be made
  *  with unshare or clone3, both denied. */
-const CLONE_NAMESPACE_FLAGS = [
-  0x00020000, // CLONE_NEWNS
-  0x02000000, // CLONE_NEWCGROUP
-  0x04000000, // CLONE_NEWUTS
-  0x08000000, // CLONE_NEWIPC
-  0x10000000, // CLONE_NEWUSER
-  0x20000000, // CLONE_NEWPID
-  0x40000000, // CLONE_NEWNET
-];
+const CLONE_NAMESPACE_FLAGS = [CLONE.NEWNS, CLONE.NEWCGROUP, CLONE.NEWUTS, CLONE.NEWIPC, CLONE.NEWUSER, CLONE.NEWPID, CLONE.NEWNET];
 
 /** struct scmp_arg_cmp. The field names must match the koffi struct below: koffi fills a
  *  missing field with 0 without complaint, and a zero mask makes a rule match everything. */
@@ -123,10 +113,6 @@ function loadLibseccomp() {
 function seccomp() {
   lib ??= loadLibseccomp();
   return lib;
-}
-
-function errnoName(err: number): string {
-  return Object.entries(osConstants.errno).find(([, v]) => v === err)?.[0] ?? `errno ${err}`;
 }
 
 /** libseccomp returns -errno on failure. */

@@ -28,6 +28,11 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, 
  *   throw       the judge itself throws (IE)
  * It emits the same event sequence as the real judge and tracks pool occupancy.
  */
+export const FAKE_LANGUAGES: LanguageInfo[] = [
+  { id: 'fake', name: 'Fake', version: '1.0', extensions: ['fake'], source: 'main.fake', compile: ['fakec', 'main.fake'], run: ['./main'] },
+  { id: 'fake2', name: 'Fake 2', version: '2.0', extensions: ['fk2'], source: 'main.fk2', run: ['fake2', 'main.fk2'] },
+];
+
 export class FakeJudge implements Judge {
   readonly caps: Required<Limits> = { timeMs: 10_000, wallTimeMs: 30_000, memoryBytes: 1 << 30, outputBytes: 1 << 26, processes: 64 };
   busy = 0;
@@ -37,7 +42,7 @@ export class FakeJudge implements Judge {
   constructor(readonly size = 2, readonly telemetryEvery = 0) {}
 
   languages(): LanguageInfo[] {
-    return [{ id: 'fake', name: 'Fake', version: '1.0' }, { id: 'fake2', name: 'Fake 2', version: '2.0' }];
+    return FAKE_LANGUAGES;
   }
 
   pool() { return { size: this.size, busy: this.busy }; }

@@ -200,7 +200,7 @@ export function quotaToCfs(fraction: number | undefined): number {
 }
 
 /** Throws when limits are out of range, before anything is written. */
-export function validateLimits(l: {
+export function checkCgroupLimits(l: {
   memoryBytes: number; pids: number; cpuQuota?: number; cpuWeight?: number; cpus?: string; ioWeight?: number;
 }): void {
   const bad = (what: string) => {

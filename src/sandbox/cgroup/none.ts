@@ -2,7 +2,7 @@
 // hosts where the service cannot manage cgroups (an unprivileged container, say).
 // Memory and process limits are not enforced; CPU time is limited only by RLIMIT_CPU
 // (whole seconds) and measured from the program's rusage; wall time still works.
-import type { CgroupBackend, CgroupLimits, CgroupStats, SlotCgroup } from './index.js';
+import type { CgroupBackend, CgroupLimits, CgroupStats, SlotCgroup } from './types.js';
 
 class NoSlot implements SlotCgroup {
   readonly procsFiles: string[] = [];

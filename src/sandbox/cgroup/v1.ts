@@ -3,10 +3,10 @@
 // cgroup.procs of every one of them.
 import { existsSync, realpathSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './index.js';
+import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './types.js';
 import {
   CFS_PERIOD_US, CgFile, CgroupError, checkName, childCgroups, ensureDir, errCode, killDir, killListed,
-  quotaToCfs, removeTree, validateLimits, weightToShares, wrapFsError,
+  quotaToCfs, removeTree, checkCgroupLimits, weightToShares, wrapFsError,
 } from './files.js';
 
 type Ctrl = 'memory' | 'cpu' | 'cpuacct' | 'pids' | 'cpuset';
@@ -274,7 +274,7 @@ class V1Slot implements SlotCgroup {
 
   reset(l: CgroupLimits): void {
     this.assertLive();
-    validateLimits(l);
+    checkCgroupLimits(l);
     if (l.cpus !== undefined && !this.cpusetCpus) {
       throw new CgroupError(`cgroup v1: slot ${this.name} cannot be pinned to CPUs ${l.cpus}: the backend was opened without the cpuset hierarchy`);
     }

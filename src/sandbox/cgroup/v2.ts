@@ -5,10 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './index.js';
+import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './types.js';
 import {
   CFS_PERIOD_US, CgFile, CgroupError, checkName, childCgroups, ensureDir, errCode, kernelAtLeast, killDir,
-  killListed, parseControllers, parsePids, parseUnifiedPath, quotaToCfs, removeTree, validateLimits, wrapFsError,
+  killListed, parseControllers, parsePids, parseUnifiedPath, quotaToCfs, removeTree, checkCgroupLimits, wrapFsError,
 } from './files.js';
 
 const REQUIRED = ['cpu', 'memory', 'pids'];
@@ -304,7 +304,7 @@ class V2Slot implements SlotCgroup {
 
   reset(l: CgroupLimits): void {
     if (this.destroyed) throw new CgroupError(`cgroup: slot ${this.name} was destroyed`);
-    validateLimits(l);
+    checkCgroupLimits(l);
     if (l.cpus !== undefined && !this.cpusetCpus) {
       throw new CgroupError(`cgroup v2: slot ${this.name} cannot be pinned to CPUs ${l.cpus}: the cpuset controller is not available in ${this.backend.root}`);
     }

@@ -1,0 +1,62 @@
+// Parses the reaper's notes (struct gv_note, native/protocol.h): what Node learns when a
+// run ends or a sandbox dies, with the status records init left for that run.
+import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, STATUS_REC_SIZE, stepName } from './protocol.js';
+
+/**
+ * The end of one run ('run': the cell lives on and is clean again), or the end of a
+ * cell ('death': its init is gone, killed or failed).
+ */
+export interface ExitRecord {
+  token: number;
+  kind: 'run' | 'death';
+  /** For 'death': si_code of the init (CLD.EXITED, KILLED or DUMPED) and its status. */
+  code: number;
+  status: number;
+  initRusage: { utimeUs: number; stimeUs: number; maxrssKb: number };
+  /** The program's end, as gavel-init saw it. */
+  program?: { wstatus: number; cpuUs: number; wallUs: number; maxrssKb: number };
+  /** errno when the program could not be started (exec, or a step before it). */
+  execErrno?: number;
+  execStep?: string;
+  /** gavel-init could not carry out the go message: which step, and errno. */
+  goFailure?: { step: string; errno: number };
+}
+
+/** One note of NOTE_SIZE bytes; throws on a magic that is not a note's. */
+export function parseNote(b: Buffer): ExitRecord {
+  if (b.length < NOTE_SIZE) throw new Error(`gavel: short reaper note (${b.length} bytes)`);
+  const magic = b.readUInt32LE(0);
+  if (magic !== Note.RUN && magic !== Note.DEATH) throw new Error(`gavel: unknown reaper note 0x${magic.toString(16)}`);
+  const nbytes = b.readUInt32LE(4);
+  const rec: ExitRecord = {
+    token: Number(b.readBigUInt64LE(8)),
+    kind: magic === Note.RUN ? 'run' : 'death',
+    code: b.readInt32LE(16),
+    status: b.readInt32LE(20),
+    initRusage: {
+      utimeUs: Number(b.readBigInt64LE(24)),
+      stimeUs: Number(b.readBigInt64LE(32)),
+      maxrssKb: Number(b.readBigInt64LE(40)),
+    },
+  };
+  const end = Math.min(NOTE_DATA_OFFSET + nbytes, NOTE_SIZE);
+  for (let off = NOTE_DATA_OFFSET; off + STATUS_REC_SIZE <= end; off += STATUS_REC_SIZE) {
+    const kind = b.readUInt32LE(off);
+    if (kind === Rec.EXIT) {
+      rec.program = {
+        wstatus: b.readInt32LE(off + 4),
+        cpuUs: Number(b.readBigInt64LE(off + 8)),
+        wallUs: Number(b.readBigInt64LE(off + 16)),
+        maxrssKb: Number(b.readBigInt64LE(off + 24)),
+      };
+    } else if (kind === Rec.EXEC_FAIL) {
+      const a = b.readInt32LE(off + 4);
+      // a > 0: exec's errno; a < 0: the step before exec that failed, errno in b
+      rec.execErrno = a > 0 ? a : Number(b.readBigInt64LE(off + 8));
+      if (a < 0) rec.execStep = stepName(-a);
+    } else if (kind === Rec.GO_FAIL) {
+      rec.goFailure = { step: stepName(b.readInt32LE(off + 4)), errno: Number(b.readBigInt64LE(off + 8)) };
+    }
+  }
+  return rec;
+}
