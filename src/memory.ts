@@ -52,6 +52,9 @@ export class MemoryReleaser {
   release(): void {
     const t = tools(this.log);
     const before = process.memoryUsage.rss();
+    // Two collections: the first frees what the large values held, the second what only the
+    // first one's finalisers let go of (external strings, buffers).
+    t.gc?.();
     t.gc?.();
     t.trim?.(0);
     this.log.debug({ rssBefore: before, rssAfter: process.memoryUsage.rss() }, 'released memory after large requests');
