@@ -9,6 +9,7 @@ import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
 import type { MemoryReleaser } from './memory.js';
+import type { ProblemService } from './problems/service.js';
 
 export interface AppDeps {
   config: Config;
@@ -20,6 +21,8 @@ export interface AppDeps {
   bus: EventBus;
   metrics: Metrics;
   logger: Logger;
+  /** Imported problem packages; absent when the judge cannot judge them (a stand-in judge in tests). */
+  problems?: ProblemService;
   /** Readiness problems; [] when ready. */
   readiness(): Promise<string[]>;
   /** Told of large request bodies, to give their memory back afterwards. */

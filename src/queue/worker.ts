@@ -72,7 +72,7 @@ export class SubmissionWorker {
         result = await judge.judge(sub, r.onJudgeEvent, AbortSignal.any([signal, stall]));
       } finally {
         // The request was read back whole: a large one leaves its peak behind.
-        this.d.memory?.note(sub.tests.reduce((n, t) => n + t.input.length + t.expected.length, sub.source?.length ?? 0));
+        this.d.memory?.note((sub.tests ?? []).reduce((n, t) => n + t.input.length + t.expected.length, sub.source?.length ?? 0));
       }
     } catch (err) {
       failure = err;
