@@ -6,7 +6,7 @@
 // Any 5xx, or growth after the warm-up sample, is reported as a failure (exit 1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,15 +31,6 @@ const PROGRAMS: Record<string, { source: string; limits?: Record<string, number>
 const counts = { submissions: 0, runs: 0, streams: 0, reconnects: 0, malformed: 0, cancels: 0, fiveXX: 0, clientErrors: 0 };
 const fiveXX: string[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
 
 async function call(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; json: any }> {
   try {
