@@ -167,6 +167,7 @@ export function validateRun(req: RunRequest, ctx: CheckContext): void {
   if (req.files !== undefined && req.language !== undefined) throw new InputError('"files" can only be used with "cmd"', 'invalid_run');
   if (req.language !== undefined) checkLanguage(ctx, req.language, 'language');
   checkLimits(ctx, req.limits, 'limits');
+  if (req.cmd !== undefined && req.cmd[0] === '') throw new InputError('cmd[0] is empty: it names the program to run', 'invalid_run');
   req.cmd?.forEach((arg, i) => {
     if (arg.includes('\0')) throw new InputError(`cmd[${i}] contains a NUL byte, which no argument can hold`, 'invalid_run');
   });

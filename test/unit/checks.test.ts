@@ -84,6 +84,7 @@ describe('the judge\'s checks', () => {
 
   test('NUL bytes in arguments and points that overflow', () => {
     refuses(() => validateRun({ cmd: ['echo', 'a\0b'] }, ctx), 'invalid_run', /^cmd\[1\] contains a NUL/);
+    refuses(() => validateRun({ cmd: [''] }, ctx), 'invalid_run', /^cmd\[0\] is empty/);
     refuses(() => validateSubmission(sub({ tests: [{ input: '', expected: '', points: 1e308 }, { input: '', expected: '', points: 1e308 }] }), ctx),
       'invalid_points', /^tests\[0\]\.points/);
     validateSubmission(sub({ tests: [{ input: '', expected: '', points: 2 ** 51 }, { input: '', expected: '', points: 2 ** 51 }] }), ctx);
