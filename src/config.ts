@@ -21,6 +21,12 @@ export const Config = Type.Object({
   queueMax: Type.Integer({ minimum: 1 }),
   runQueueMax: Type.Integer({ minimum: 0 }),
   bodyLimit: Type.Integer({ minimum: 1024 }),
+  requestTimeoutMs: Type.Integer({ minimum: 100 }),
+  headersTimeoutMs: Type.Integer({ minimum: 100 }),
+  keepAliveTimeoutMs: Type.Integer({ minimum: 0 }),
+  maxRequestsPerSocket: Type.Integer({ minimum: 0 }),
+  maxConnections: Type.Integer({ minimum: 1 }),
+  maxConnectionsPerClient: Type.Integer({ minimum: 0 }),
   maxTests: Type.Integer({ minimum: 1 }),
   maxTestsBytes: Type.Integer({ minimum: 1 }),
   maxSourceBytes: Type.Integer({ minimum: 1 }),
@@ -71,6 +77,12 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_QUEUE_MAX', key: 'queueMax', kind: 'int', def: '1000' },
   { env: 'GAVEL_RUN_QUEUE_MAX', key: 'runQueueMax', kind: 'int', def: '100' },
   { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },
+  { env: 'GAVEL_REQUEST_TIMEOUT_MS', key: 'requestTimeoutMs', kind: 'int', def: '60000' },
+  { env: 'GAVEL_HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', kind: 'int', def: '10000' },
+  { env: 'GAVEL_KEEPALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', def: '5000' },
+  { env: 'GAVEL_MAX_REQUESTS_PER_SOCKET', key: 'maxRequestsPerSocket', kind: 'int', def: '1000' },
+  { env: 'GAVEL_MAX_CONNECTIONS', key: 'maxConnections', kind: 'int', def: '4096' },
+  { env: 'GAVEL_MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', def: '0' },
   { env: 'GAVEL_MAX_TESTS', key: 'maxTests', kind: 'int', def: '1000' },
   { env: 'GAVEL_MAX_TESTS_BYTES', key: 'maxTestsBytes', kind: 'bytes', def: '32MiB' },
   { env: 'GAVEL_MAX_SOURCE_BYTES', key: 'maxSourceBytes', kind: 'bytes', def: '4MiB' },
@@ -182,6 +194,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length === 0 && out.databaseUrl === undefined && out.role !== 'all') {
     problems.push(`GAVEL_ROLE=${String(out.role)} needs cluster mode (GAVEL_DATABASE_URL and GAVEL_REDIS_URL)`);
+  }
+  if (problems.length === 0 && (out.headersTimeoutMs as number) > (out.requestTimeoutMs as number)) {
+    problems.push('GAVEL_HEADERS_TIMEOUT_MS must not exceed GAVEL_REQUEST_TIMEOUT_MS (the headers are part of the request)');
   }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;

@@ -80,7 +80,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await svc.start();
     app = buildApp({
       config, judge: svc.judge, problems, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
-      readiness: svc.readiness,
+      readiness: svc.readiness, memory: svc.memory,
       queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
       clusterStatus: svc.clusterStatus,
     });

@@ -23,6 +23,7 @@ import type { RecorderDeps } from './queue/recorder.js';
 import type { ClusterStatus } from './cluster/status.js';
 import { clusterBackends, isClusterMode } from './cluster/backends.js';
 
+import { MemoryReleaser } from './memory.js';
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
@@ -113,6 +114,7 @@ export interface Services {
   submissions: SubmissionService;
   webhooks: WebhookSender;
   metrics: Metrics;
+  memory: MemoryReleaser;
   /** Readiness problems ([] when ready): backends, pool, shutdown. */
   readiness(): Promise<string[]>;
   /** Cluster mode: what /readyz reports of the cluster. */
@@ -141,7 +143,8 @@ export async function createServices(
   });
   const recorderDeps = { store, bus, metrics, webhooks, logger, telemetryHz: config.telemetryHz };
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
-  const worker = new SubmissionWorker({ ...recorderDeps, judge });
+  const memory = new MemoryReleaser(logger);
+  const worker = new SubmissionWorker({ ...recorderDeps, judge, memory });
   const runs = b.runs ?? new LocalRunService(judge, slots);
   const judges = b.judges ?? true;
   b.bind?.({ recorderDeps, metrics, webhooks });
@@ -180,6 +183,7 @@ export async function createServices(
       // Event streams never end on their own; clients reconnect elsewhere with Last-Event-ID.
       await bus.close();
       await webhooks.close();
+      memory.close();
     })();
     return draining;
   };
@@ -205,7 +209,7 @@ export async function createServices(
   };
 
   return {
-    config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close,
+    config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, memory, readiness, start, drain, close,
     ...(b.status ? { clusterStatus: () => b.status!() } : {}),
   };
 }

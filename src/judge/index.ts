@@ -44,7 +44,10 @@ class SandboxJudge implements Judge {
   // ctx and pipeline are public for problem judging (src/problems/), which builds on them.
   constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
-    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
+    this.checks = {
+      languages: [...ctx.languages.keys()], caps: ctx.caps,
+      entryName: (id) => { const source = ctx.languages.get(id)?.source; return source && !source.includes('{') ? source : undefined; },
+    };
   }
 
   languages() {
