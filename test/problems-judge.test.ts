@@ -136,6 +136,29 @@ while True:
     const crash = await submit('guess', { language: 'c', source: '#include <stdio.h>\n#include <stdlib.h>\nint main(void) { printf("500\\n"); fflush(stdout); char r[16]; if (scanf("%15s", r) != 1) return 0; abort(); }' });
     assert.equal(crash.verdict, 'RE');
   });
+
+  it('a crash soon after the validator rejected is the validator\'s WA (ordered by init\'s reaping stamps)', async () => {
+    // Guesses 1 for ever; after the validator gives up (too many guesses) the submission sees
+    // EOF and aborts 100 ms later: it ended second, so the rejection stands.
+    const late = await submit('guess', { language: 'c', source: `#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  char r[16];
+  for (;;) {
+    printf("1\\n");
+    fflush(stdout);
+    if (scanf("%15s", r) != 1) { usleep(100000); abort(); }
+    if (strcmp(r, "correct") == 0) return 0;
+  }
+}
+` });
+    assert.equal(late.verdict, 'WA', JSON.stringify(late.tests));
+    assert.equal(late.tests.at(-1)!.checkerMessage, 'too many guesses');
+  });
 });
 
 describe('problems: scoring and pass-fail', () => {

@@ -94,18 +94,12 @@ interface CaseResult extends Omit<TestResult, 'id'> {
 }
 
 /**
- * How much earlier than a submission's report a validator's exit must be reported to count as
- * first when the submission died by a signal of its own (SIGSEGV, SIGABRT...): the pipe closes
- * when the submission dies, the validator sees EOF at once, but reaping and reporting the
- * submission can lag by tens of ms. A SIGPIPE death or an exit code has no such lag to allow for.
+ * Whether the validator ended before the submission (the interactive precedence rules need
+ * it): by init's stamps of reaping each, one clock for both, so no slack for late reports.
  */
-const OWN_SIGNAL_SLACK_MS = 250;
-
-/** Whether the validator ended before the submission (the interactive precedence rules need it). */
-function exitedFirst(val: RunResult, sol: RunResult): boolean {
+function exitedFirst(val: Pick<RunResult, 'endedAt' | 'wallTimeMs'>, sol: Pick<RunResult, 'endedAt' | 'wallTimeMs'>): boolean {
   if (val.endedAt === undefined || sol.endedAt === undefined) return val.wallTimeMs < sol.wallTimeMs;
-  const ownSignal = sol.signal !== null && sol.signal !== 13 && sol.status !== 'TLE';
-  return val.endedAt + (ownSignal ? OWN_SIGNAL_SLACK_MS : 0) < sol.endedAt;
+  return val.endedAt < sol.endedAt;
 }
 
 /** Exit codes of the Kattis output validator protocol. */

@@ -293,9 +293,10 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
-      // The program's end on Node's clock: when it was killed, else when init reported its
-      // exit (init reports right after reaping, so reports keep the order of the exits).
-      endedAt: killedAt ?? reportedAt,
+      // The program's end: init's stamp of reaping it (the same clock as process.hrtime), so
+      // the ends of a group's runs are ordered as they happened, however late each report
+      // reaches Node. Node's clock only when init died without reporting.
+      endedAt: rec.stamps?.reaped ? Number(rec.stamps.reaped) / 1e6 : (killedAt ?? reportedAt),
     };
     const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
     const result: RunResult = { ...base, ...classify(end, base, L) };
