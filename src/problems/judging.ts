@@ -6,6 +6,7 @@
 // rule); scoring problems go on and are scored per group (scoring.ts).
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Socket } from 'node:net';
 import type { RunResult, RunSpec } from '../sandbox/types.js';
 import type { Built, JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, Limits, SourceFile, TestResult, Verdict } from '../judge/schema.js';
@@ -291,6 +292,16 @@ export class ProblemPipeline {
     const [toSolR, toSolW] = this.ctx.sandbox.pipe();
     const [toValR, toValW] = this.ctx.sandbox.pipe();
     const fb = this.feedbackDir();
+    // The submission's output pipe stays open (our copy of its read end) until the validator
+    // is done, then is drained: a submission still writing after the validator decided
+    // neither dies of SIGPIPE nor blocks on a full pipe.
+    let drain: Socket | undefined;
+    const onEnd = (i: number) => {
+      if (i !== 1) return;
+      drain = new Socket({ fd: toValR, readable: true, writable: false });
+      drain.on('error', () => undefined);
+      drain.resume();
+    };
     const wall = Math.min(this.ctx.caps.wallTimeMs, Math.max(L.wallTimeMs, Math.ceil((2 * L.timeMs) / 1000) * 1000));
     try {
       const valSpec = this.validatorSpec(meta, dirs, 0, t, g, fb.box, {
@@ -302,7 +313,7 @@ export class ProblemPipeline {
           stdin: { kind: 'fd', fd: toSolR }, stdout: { kind: 'fd', fd: toValW }, stderr: { kind: 'file', path: f.error }, telemetryMs: 250, onTelemetry, signal,
         }),
         valSpec,
-      ], () => [toSolR, toSolW, toValR, toValW].forEach((fd) => closeSync(fd)), signal);
+      ], () => [toSolR, toSolW, toValW].forEach((fd) => closeSync(fd)), signal, onEnd);
       if (sol.status === 'SE' || val.status === 'SE') throw new Error(`sandbox error in an interactive run: ${sol.error ?? val.error}`);
       const base = { ...this.pipeline.measure(sol, f), stdout: '' };
       const vv = this.validatorVerdict(val, fb, `interactor ${meta.validators[0].path}`);
@@ -316,6 +327,8 @@ export class ProblemPipeline {
       if (own !== 'AC' && !sigpipe) return { ...base, verdict: own, ...msg };
       return { ...base, verdict: vv.verdict, ...msg, ...(vv.score !== undefined ? { score: vv.score } : {}) };
     } finally {
+      if (drain) drain.destroy();
+      else closeSync(toValR);
       rmSync(fb.root, { recursive: true, force: true });
     }
   }
