@@ -93,8 +93,8 @@ struct gv_status_rec {
   int64_t d;   /* EXIT: peak RSS KiB; TRACE: stamp */
 };
 
-/* TRACE records (only for a go message with GV_ITEM_TRACE): three CLOCK_MONOTONIC stamps
- * in ns each, the same clock Node's process.hrtime reads. */
+/* TRACE records (only for a go message with GV_ITEM_TRACE, except INIT_END, which comes with
+ * every EXIT): three CLOCK_MONOTONIC stamps in ns each, the same clock Node's process.hrtime reads. */
 enum gv_trace {
   GV_TRACE_INIT_START = 1, /* message received, checked and mounts attached, fork returned */
   GV_TRACE_CHILD = 2,      /* the program's child: started, privileges dropped, filter installed */

@@ -75,10 +75,15 @@ async function send(msg: Buffer, fds = [devNull, devNull, devNull]): Promise<Exi
   }
 }
 
+/** A record for an assertion message (its init stamps are bigints). */
+function show(rec: ExitRecord): string {
+  return JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+}
+
 async function assertRefused(msg: Buffer, errno: string, fds?: number[]): Promise<void> {
   const rec = await send(msg, fds);
   assert.equal(rec.program, undefined, 'nothing may run');
-  assert.ok(rec.goFailure, `expected a refusal, got ${JSON.stringify(rec)}`);
+  assert.ok(rec.goFailure, `expected a refusal, got ${show(rec)}`);
   assert.equal(rec.goFailure.step, 'parsing the go message');
   assert.equal(errnoName(rec.goFailure.errno), errno);
 }
@@ -88,8 +93,8 @@ test('a well-formed message at every cap runs (the harness itself works)', async
   const env = Array.from({ length: GO_MAX.ENVS }, (_, i): RawItem => [Item.ENV, cstr(`V${i}=x`)]);
   const args = ['/bin/true', ...Array.from({ length: GO_MAX.ARGS - 1 }, () => 'x')].map(arg);
   const rec = await send(raw([ids, ...limits, ...env, ...args]));
-  assert.equal(rec.goFailure, undefined, JSON.stringify(rec));
-  assert.equal(rec.execErrno, undefined, JSON.stringify(rec));
+  assert.equal(rec.goFailure, undefined, show(rec));
+  assert.equal(rec.execErrno, undefined, show(rec));
   assert.equal(rec.program?.wstatus, 0);
 });
 
@@ -168,7 +173,7 @@ test('GoMessage itself lays out what init accepts (a cross-check of go.ts agains
   // A BPF program of four zero instructions (ld [0]) is not valid: seccomp says EINVAL,
   // which shows the filter item reached the kernel.
   const rec = await send(m.build(), m.fds);
-  assert.equal(rec.goFailure, undefined, JSON.stringify(rec));
+  assert.equal(rec.goFailure, undefined, show(rec));
   assert.equal(rec.execStep, 'installing the seccomp filter');
   assert.equal(errnoName(rec.execErrno ?? 0), 'EINVAL');
 });

@@ -136,6 +136,64 @@ while True:
     const crash = await submit('guess', { language: 'c', source: '#include <stdio.h>\n#include <stdlib.h>\nint main(void) { printf("500\\n"); fflush(stdout); char r[16]; if (scanf("%15s", r) != 1) return 0; abort(); }' });
     assert.equal(crash.verdict, 'RE');
   });
+
+  it('a crash soon after the validator rejected is the validator\'s WA (ordered by init\'s reaping stamps)', async () => {
+    // Guesses 1 for ever; after the validator gives up (too many guesses) the submission sees
+    // EOF and aborts 100 ms later: it ended second, so the rejection stands.
+    const late = await submit('guess', { language: 'c', source: `#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  char r[16];
+  for (;;) {
+    printf("1\\n");
+    fflush(stdout);
+    if (scanf("%15s", r) != 1) { usleep(100000); abort(); }
+    if (strcmp(r, "correct") == 0) return 0;
+  }
+}
+` });
+    assert.equal(late.verdict, 'WA', JSON.stringify(late.tests));
+    assert.equal(late.tests.at(-1)!.checkerMessage, 'too many guesses');
+  });
+
+  it('the submission\'s output pipe stays open until the validator is done: writing after it accepted is no error', async () => {
+    // Bisects to "correct", then writes 1 MiB more: with SIGPIPE ignored a closed pipe would
+    // fail the write (EPIPE), and the submission aborts; a full pipe nobody drains would block.
+    const chatty = await submit('guess', { language: 'c', source: `#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  int lo = 1, hi = 1000;
+  char r[16];
+  for (;;) {
+    int mid = (lo + hi) / 2;
+    printf("%d\\n", mid);
+    fflush(stdout);
+    if (scanf("%15s", r) != 1) return 1;
+    if (strcmp(r, "correct") == 0) break;
+    if (strcmp(r, "lower") == 0) hi = mid - 1; else lo = mid + 1;
+  }
+  usleep(50000);
+  static char junk[1 << 16];
+  memset(junk, 'x', sizeof junk);
+  for (int i = 0; i < 16; i++)
+    for (size_t off = 0; off < sizeof junk;) {
+      ssize_t n = write(1, junk + off, sizeof junk - off);
+      if (n < 0) abort();
+      off += (size_t)n;
+    }
+  return 0;
+}
+` });
+    assert.equal(chatty.verdict, 'AC', JSON.stringify(chatty.tests));
+  });
 });
 
 describe('problems: scoring and pass-fail', () => {

@@ -36,12 +36,12 @@ export class FileBlobStore implements BlobStore {
     }
   }
 
-  async putFile(hash: string, file: string): Promise<void> {
+  async putFile(hash: string, file: string, synced = false): Promise<void> {
     const dest = this.path(hash);
     if (await this.has(hash)) return;
     mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true, mode: 0o755 });
     chmodSync(file, 0o444);
-    if (this.durable) await syncPath(file);
+    if (this.durable && !synced) await syncPath(file);
     const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     // A link keeps the caller's file (an unpacked package may refer to it twice); the
     // rename makes the blob appear whole.

@@ -156,7 +156,7 @@ export class Importer {
         const hash = ex.files.get(p)?.sha256 ?? (await sha256File(file));
         out[p] = hash;
         // In parallel: with a durable store each put waits for its fsync.
-        puts.push(this.o.blobs.putFile(hash, file));
+        puts.push(this.o.blobs.putFile(hash, file, this.o.archive.durable === true && ex.files.has(p)));
       }
     }
     await Promise.all(puts);

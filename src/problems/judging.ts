@@ -6,6 +6,7 @@
 // rule); scoring problems go on and are scored per group (scoring.ts).
 import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Socket } from 'node:net';
 import type { RunResult, RunSpec } from '../sandbox/types.js';
 import type { Built, JudgeContext, SubmissionPipeline } from '../judge/pipeline.js';
 import type { JudgeEvent, JudgeResult, Limits, SourceFile, TestResult, Verdict } from '../judge/schema.js';
@@ -94,18 +95,12 @@ interface CaseResult extends Omit<TestResult, 'id'> {
 }
 
 /**
- * How much earlier than a submission's report a validator's exit must be reported to count as
- * first when the submission died by a signal of its own (SIGSEGV, SIGABRT...): the pipe closes
- * when the submission dies, the validator sees EOF at once, but reaping and reporting the
- * submission can lag by tens of ms. A SIGPIPE death or an exit code has no such lag to allow for.
+ * Whether the validator ended before the submission (the interactive precedence rules need
+ * it): by init's stamps of reaping each, one clock for both, so no slack for late reports.
  */
-const OWN_SIGNAL_SLACK_MS = 250;
-
-/** Whether the validator ended before the submission (the interactive precedence rules need it). */
-function exitedFirst(val: RunResult, sol: RunResult): boolean {
+function exitedFirst(val: Pick<RunResult, 'endedAt' | 'wallTimeMs'>, sol: Pick<RunResult, 'endedAt' | 'wallTimeMs'>): boolean {
   if (val.endedAt === undefined || sol.endedAt === undefined) return val.wallTimeMs < sol.wallTimeMs;
-  const ownSignal = sol.signal !== null && sol.signal !== 13 && sol.status !== 'TLE';
-  return val.endedAt + (ownSignal ? OWN_SIGNAL_SLACK_MS : 0) < sol.endedAt;
+  return val.endedAt < sol.endedAt;
 }
 
 /** Exit codes of the Kattis output validator protocol. */
@@ -297,6 +292,16 @@ export class ProblemPipeline {
     const [toSolR, toSolW] = this.ctx.sandbox.pipe();
     const [toValR, toValW] = this.ctx.sandbox.pipe();
     const fb = this.feedbackDir();
+    // The submission's output pipe stays open (our copy of its read end) until the validator
+    // is done, then is drained: a submission still writing after the validator decided
+    // neither dies of SIGPIPE nor blocks on a full pipe.
+    let drain: Socket | undefined;
+    const onEnd = (i: number) => {
+      if (i !== 1) return;
+      drain = new Socket({ fd: toValR, readable: true, writable: false });
+      drain.on('error', () => undefined);
+      drain.resume();
+    };
     const wall = Math.min(this.ctx.caps.wallTimeMs, Math.max(L.wallTimeMs, Math.ceil((2 * L.timeMs) / 1000) * 1000));
     try {
       const valSpec = this.validatorSpec(meta, dirs, 0, t, g, fb.box, {
@@ -308,7 +313,7 @@ export class ProblemPipeline {
           stdin: { kind: 'fd', fd: toSolR }, stdout: { kind: 'fd', fd: toValW }, stderr: { kind: 'file', path: f.error }, telemetryMs: 250, onTelemetry, signal,
         }),
         valSpec,
-      ], () => [toSolR, toSolW, toValR, toValW].forEach((fd) => closeSync(fd)), signal);
+      ], () => [toSolR, toSolW, toValW].forEach((fd) => closeSync(fd)), signal, onEnd);
       if (sol.status === 'SE' || val.status === 'SE') throw new Error(`sandbox error in an interactive run: ${sol.error ?? val.error}`);
       const base = { ...this.pipeline.measure(sol, f), stdout: '' };
       const vv = this.validatorVerdict(val, fb, `interactor ${meta.validators[0].path}`);
@@ -322,6 +327,8 @@ export class ProblemPipeline {
       if (own !== 'AC' && !sigpipe) return { ...base, verdict: own, ...msg };
       return { ...base, verdict: vv.verdict, ...msg, ...(vv.score !== undefined ? { score: vv.score } : {}) };
     } finally {
+      if (drain) drain.destroy();
+      else closeSync(toValR);
       rmSync(fb.root, { recursive: true, force: true });
     }
   }

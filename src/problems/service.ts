@@ -81,7 +81,8 @@ export class ProblemService {
     mkdirSync(this.base, { recursive: true, mode: 0o755 });
     this.store = o.store ?? new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
     // With synchronous=FULL the registry survives power loss; the blobs it points at must too.
-    this.blobs = o.blobs ?? new FileBlobStore(join(this.base, 'blobs'), (o.synchronous ?? 'FULL') === 'FULL');
+    const blobsDurable = (o.synchronous ?? 'FULL') === 'FULL';
+    this.blobs = o.blobs ?? new FileBlobStore(join(this.base, 'blobs'), blobsDurable);
     this.judge = new ProblemPipeline(o.pipeline, o.ctx, this.blobs, this.base);
     const compileLimits = { ...o.ctx.compileLimits, timeMs: Math.max(o.ctx.compileLimits.timeMs, 60_000), wallTimeMs: Math.max(o.ctx.compileLimits.wallTimeMs, 120_000) };
     const hooks: ImportHooks = {
@@ -113,7 +114,7 @@ export class ProblemService {
     };
     this.importer = new Importer({
       base: this.base, store: this.store, blobs: this.blobs, hooks,
-      archive: { maxBytes: o.maxBytes ?? DEFAULT_MAX_PROBLEM_BYTES, maxFiles: o.maxFiles ?? DEFAULT_MAX_PROBLEM_FILES },
+      archive: { maxBytes: o.maxBytes ?? DEFAULT_MAX_PROBLEM_BYTES, maxFiles: o.maxFiles ?? DEFAULT_MAX_PROBLEM_FILES, durable: blobsDurable },
       caps: { timeMs: o.ctx.caps.timeMs, memoryBytes: o.ctx.caps.memoryBytes, outputBytes: o.ctx.caps.outputBytes },
     });
   }

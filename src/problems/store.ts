@@ -11,7 +11,8 @@ export interface BlobStore {
    * Takes a local file whose sha256 the caller computed while writing it; afterwards the
    * file may be gone (moved) or still there (linked). Idempotent.
    */
-  putFile(hash: string, file: string): Promise<void>;
+  /** `synced`: the caller has already fdatasynced the file's data (only its name is left to make durable). */
+  putFile(hash: string, file: string, synced?: boolean): Promise<void>;
   /** A local path of the blob, read-only; for judging (no copy per run). */
   localPath(hash: string): Promise<string>;
   /** Deletes every blob not in `keep`; returns how many went. */

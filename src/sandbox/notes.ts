@@ -20,7 +20,7 @@ export interface ExitRecord {
   execStep?: string;
   /** gavel-init could not carry out the go message: which step, and errno. */
   goFailure?: { step: string; errno: number };
-  /** For a traced run: CLOCK_MONOTONIC stamps (ns) of init's and the child's phases. */
+  /** CLOCK_MONOTONIC stamps (ns) of init's and the child's phases: all for a traced run; `reaped`, `swept` and `tmpChecked` for every run. */
   stamps?: Partial<InitStamps>;
   /** The previous traced run's mount detach, done after its report: start and end (ns). */
   previousDetach?: { reported: bigint; detached: bigint };

@@ -98,9 +98,10 @@ export class Sandbox {
   /**
    * Runs several commands at once on as many slots (e.g. a solution and its interactor
    * joined by pipes). `afterStart` runs once all have been started: the place to close
-   * the parent's copies of fds the runs share.
+   * the parent's copies of fds the runs share. `onEnd` hears of each run as it ends, before
+   * the others have.
    */
-  async runGroup(specs: RunSpec[], afterStart?: () => void, signal?: AbortSignal): Promise<RunResult[]> {
+  async runGroup(specs: RunSpec[], afterStart?: () => void, signal?: AbortSignal, onEnd?: (index: number, result: RunResult) => void): Promise<RunResult[]> {
     let slots: Slot[];
     try {
       slots = await this.pool.acquireMany(specs.length, signal);
@@ -111,7 +112,7 @@ export class Sandbox {
     let runs: Promise<RunResult>[];
     try {
       const cells = await Promise.all(slots.map((s) => this.takeCell(s)));
-      runs = specs.map((spec, i) => this.startIn(slots[i], cells[i], spec));
+      runs = specs.map((spec, i) => this.startIn(slots[i], cells[i], spec).then((r) => (onEnd?.(i, r), r)));
     } catch (e) {
       this.pool.release(...slots);
       throw e;
@@ -293,9 +294,10 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
-      // The program's end on Node's clock: when it was killed, else when init reported its
-      // exit (init reports right after reaping, so reports keep the order of the exits).
-      endedAt: killedAt ?? reportedAt,
+      // The program's end: init's stamp of reaping it (the same clock as process.hrtime), so
+      // the ends of a group's runs are ordered as they happened, however late each report
+      // reaches Node. Node's clock only when init died without reporting.
+      endedAt: rec.stamps?.reaped ? Number(rec.stamps.reaped) / 1e6 : (killedAt ?? reportedAt),
     };
     const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
     const result: RunResult = { ...base, ...classify(end, base, L) };

@@ -105,7 +105,7 @@ export interface RunResult {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
-  /** When the program ended or was killed (monotonic ms, process.hrtime): orders the ends of the runs of one group. */
+  /** When init reaped the program (CLOCK_MONOTONIC ms, as process.hrtime): orders the ends of the runs of one group. */
   endedAt?: number;
   /** For SE: what failed, e.g. "mount /usr: ENOENT". */
   error?: string;
