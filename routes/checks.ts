@@ -22,11 +22,12 @@ function checkSourceBytes(bytes: number, cfg: CheckConfig): void {
 }
 
 export function checkSubmissionCaps(sub: Submission, cfg: CheckConfig): void {
-  if (sub.tests.length > cfg.maxTests) {
-    throw new HttpError(400, 'too_many_tests', `${sub.tests.length} tests, above the cap of ${cfg.maxTests} (GAVEL_MAX_TESTS)`);
+  const tests = sub.tests ?? [];
+  if (tests.length > cfg.maxTests) {
+    throw new HttpError(400, 'too_many_tests', `${tests.length} tests, above the cap of ${cfg.maxTests} (GAVEL_MAX_TESTS)`);
   }
   let testBytes = 0;
-  for (const t of sub.tests) testBytes += Buffer.byteLength(t.input) + Buffer.byteLength(t.expected);
+  for (const t of tests) testBytes += Buffer.byteLength(t.input) + Buffer.byteLength(t.expected);
   if (testBytes > cfg.maxTestsBytes) {
     throw new HttpError(413, 'tests_too_large', `test inputs and expected outputs total ${testBytes} bytes, above the cap of ${cfg.maxTestsBytes} (GAVEL_MAX_TESTS_BYTES)`);
   }

@@ -28,6 +28,7 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
       { name: 'submissions', description: 'Judge a program against tests, asynchronously' },
       { name: 'run', description: 'Run a program once, synchronously' },
       { name: 'languages', description: 'Supported languages' },
+      { name: 'problems', description: 'Problem packages (ICPC / Kattis format), imported once and judged against by id' },
       { name: 'health', description: 'Liveness, readiness and metrics' },
     ],
     components: {

@@ -7,8 +7,9 @@ import type { StoredEvent } from '../src/store/index.js';
 import type { Subscriber } from '../src/events/types.js';
 import type { SubmissionView } from '../src/view.js';
 import type { AppDeps } from '../src/deps.js';
-import { commonErrors, errors, HttpError } from './errors.js';
+import { commonErrors, errorResponse, errors, HttpError } from './errors.js';
 import { checkSubmissionCaps } from './checks.js';
+import { problemHttpError } from './problems.js';
 
 /** The shared SubmissionView component (registered by buildApp), with a per-response description. */
 const view = (description: string) => Type.Unsafe<SubmissionView>({ $ref: 'SubmissionView#', description });
@@ -100,13 +101,21 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
       description: 'Stores the submission durably, queues it, and answers 202 with its id; follow it with GET or the events stream.',
       operationId: 'createSubmission', tags, security,
       body: Submission,
-      response: { 202: Accepted, ...commonErrors },
+      response: { 202: Accepted, ...commonErrors, 404: errorResponse('With "problem": no such problem, or no such version of it') },
     },
   }, async (req, reply) => {
     judge.validate(req.body);
     checkSubmissionCaps(req.body, config);
+    if (req.body.problem !== undefined) {
+      // The version is fixed now: the submission is judged against it even if the problem is replaced meanwhile.
+      if (!deps.problems) throw new HttpError(503, 'problems_unavailable', 'this node cannot judge problems');
+      const v = await deps.problems.resolve(req.body.problem, req.body.problemVersion).catch((e) => { throw problemHttpError(e); });
+      const { language, source, files, limits } = req.body;
+      deps.problems.judge.validate(v, { language, source, files, limits });
+      req.body.problemVersion = v.version;
+    }
     const acc = await submissions.accept(req.body);
-    req.log.info({ submissionId: acc.id, language: req.body.language, tests: req.body.tests.length }, 'submission accepted');
+    req.log.info({ submissionId: acc.id, language: req.body.language, tests: req.body.tests?.length, problem: req.body.problem, problemVersion: req.body.problemVersion }, 'submission accepted');
     return reply.code(202).header('location', `/v1/submissions/${acc.id}`).send({
       id: acc.id, status: 'queued', ...(acc.position !== undefined ? { position: acc.position } : {}),
       createdAt: new Date(acc.createdAt).toISOString(),

@@ -7,6 +7,7 @@ import type { AppDeps } from './deps.js';
 import { registerJsonParser } from '../routes/json.js';
 import { ErrorBody, registerErrorHandling } from '../routes/errors.js';
 import { SubmissionView } from './view.js';
+import { ProblemSummary } from './problems/schema.js';
 import swagger from '@fastify/swagger';
 import { openapiRoutes, swaggerOptions } from '../routes/openapi.js';
 import { submissionRoutes } from '../routes/submissions.js';
@@ -14,6 +15,7 @@ import { runRoutes } from '../routes/run.js';
 import { languageRoutes } from '../routes/languages.js';
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
+import { problemRoutes } from '../routes/problems.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -71,6 +73,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Shared response schemas: one component each in the OpenAPI document.
   app.addSchema({ $id: 'ErrorBody', ...ErrorBody });
   app.addSchema({ $id: 'SubmissionView', ...SubmissionView });
+  app.addSchema({ $id: 'ProblemSummary', ...ProblemSummary });
   app.register(swagger, swaggerOptions);
   app.register(openapiRoutes);
   // Each plugin is its own encapsulation context: a hook added inside guards only its routes
@@ -82,6 +85,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     await v1.register(submissionRoutes, { deps });
     await v1.register(runRoutes, { deps });
     await v1.register(languageRoutes, { deps });
+    await v1.register(problemRoutes, { deps });
   }, { prefix: '/v1' });
   app.register(async (health) => {
     if (auth && config.authHealth) health.addHook('onRequest', auth);

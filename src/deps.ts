@@ -8,6 +8,7 @@ import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
+import type { ProblemService } from './problems/service.js';
 
 export interface AppDeps {
   config: Config;
@@ -19,6 +20,8 @@ export interface AppDeps {
   bus: EventBus;
   metrics: Metrics;
   logger: Logger;
+  /** Imported problem packages; absent when the judge cannot judge them (a stand-in judge in tests). */
+  problems?: ProblemService;
   /** Readiness problems; [] when ready. */
   readiness(): Promise<string[]>;
   /** Queue figures for /readyz. */

@@ -11,9 +11,13 @@ import { describeConfig, loadConfig, type Config } from './config.js';
 import type { Judge } from './judge/schema.js';
 import { createServices, type BackendFactory, type Services } from './services.js';
 import { buildApp } from './app.js';
+import { ProblemService } from './problems/service.js';
+import { ProblemAwareJudge } from './problems/judge.js';
+import type { LocalJudge } from './judge/index.js';
 
 export interface Service extends Services {
   app: FastifyInstance;
+  problems?: ProblemService;
   url: string;
   /** Graceful shutdown (idempotent); resolves when everything is closed. */
   stop(): Promise<void>;
@@ -44,15 +48,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const { createJudge } = await import('./judge/index.js');
     judge = await createJudge({
       poolSize: config.poolSize, name: config.instance, uidBase: config.uidBase, languagesFile: config.languagesFile,
-      allowUnlimited: config.allowUnlimited,
+      allowUnlimited: config.allowUnlimited, compileCacheBytes: config.compileCacheBytes,
       logger: logger.child({ component: 'judge' }),
     });
   }
 
+  // Problem packages need the sandbox-backed judge's pipeline; a stand-in judge has none.
+  let problems: ProblemService | undefined;
   let svc: Services;
   try {
-    svc = await createServices(config, judge, logger, opts.backends);
+    const local = judge as Partial<LocalJudge>;
+    if (local.pipeline && local.ctx) {
+      problems = await ProblemService.open({
+        dataDir: config.dataDir, pipeline: local.pipeline, ctx: local.ctx,
+        maxBytes: config.maxProblemBytes, maxFiles: config.maxProblemFiles, synchronous: config.sqliteSync,
+      });
+    }
+    svc = await createServices(config, problems ? new ProblemAwareJudge(judge, problems) : judge, logger, opts.backends);
   } catch (err) {
+    await problems?.close().catch(() => undefined);
     if (ownsJudge) await judge.close().catch(() => undefined);
     throw err;
   }
@@ -61,7 +75,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   try {
     await svc.start();
     app = buildApp({
-      config, judge, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
+      config, judge: svc.judge, problems, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
       readiness: svc.readiness,
       queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
     });
@@ -69,6 +83,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   } catch (err) {
     await app?.close().catch(() => undefined);
     await svc.close(ownsJudge);
+    await problems?.close().catch(() => undefined);
     throw err;
   }
 
@@ -92,12 +107,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       clearTimeout(force);
       const left = await svc.queue.depth();
       await svc.close(ownsJudge);
+      await problems?.close();
       logger.info({ left }, 'stopped; queued submissions stay in the store');
     })();
     return stopping;
   };
 
-  return { ...svc, app, url, stop };
+  return { ...svc, app, url, stop, problems };
 }
 
 async function main(): Promise<void> {

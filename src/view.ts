@@ -10,6 +10,7 @@ export const SubmissionView = Type.Object({
   id: Type.String(),
   status: Status,
   language: Type.String(),
+  problem: Type.Optional(Type.Object({ id: Type.String(), version: Type.Integer() }, { description: 'submissions to an imported problem (once judged): the version judged against' })),
   verdict: Type.Optional(Verdict),
   score: Type.Optional(Type.Number()),
   maxScore: Type.Optional(Type.Number()),
@@ -56,6 +57,7 @@ export function toView(rec: SubmissionRecord, live?: LiveProgress): SubmissionVi
     v.tests = r.tests;
     if (r.error !== undefined) v.error = r.error;
     if (r.cancelled) v.cancelled = true;
+    if (r.problem) v.problem = r.problem;
   } else if (live) {
     v.status = live.status;
     if (live.position !== undefined) v.position = live.position;

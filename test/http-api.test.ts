@@ -105,7 +105,7 @@ describe('bad requests are JSON 4xx naming the problem', () => {
   test('unknown fields are rejected, naming them', async () => {
     assertError(await post({ ...fakeSubmission(), colour: 'red' }), 400, 'invalid_request', /colour/);
     const sub = fakeSubmission();
-    assertError(await post({ ...sub, tests: [{ ...sub.tests[0], weight: 2 }] }), 400, 'invalid_request', /weight/);
+    assertError(await post({ ...sub, tests: [{ ...sub.tests![0], weight: 2 }] }), 400, 'invalid_request', /weight/);
   });
 
   test('unknown language: 400 listing the known ones', async () => {

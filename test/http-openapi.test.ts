@@ -37,7 +37,9 @@ describe('OpenAPI', () => {
       assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
     }
     const post = doc.paths['/v1/submissions'].post;
-    assert.deepEqual(post.requestBody.content['application/json'].schema.required, ['language', 'tests']);
+    // Tests are inline ("tests") or an imported problem's ("problem"): neither is required alone.
+    assert.deepEqual(post.requestBody.content['application/json'].schema.required, ['language']);
+    assert.ok(post.requestBody.content['application/json'].schema.properties.problem);
     assert.ok(post.responses['202'] && post.responses['429'] && post.responses['413']);
     assert.ok(doc.components.schemas.SubmissionView && doc.components.schemas.ErrorBody);
     assert.ok(doc.paths['/v1/submissions/{id}/events'].get.responses['200'].content['text/event-stream']);

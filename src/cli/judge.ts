@@ -35,13 +35,27 @@ function table(r: JudgeResult): string {
   return `${lines.join('\n')}\n\nverdict ${r.verdict}  time ${r.timeMs} ms  memory ${fmtBytes(r.memoryBytes)}${score}\n`;
 }
 
+function limitFlags(flags: Map<string, string>): NonNullable<Submission['limits']> {
+  const limits: Submission['limits'] = {};
+  if (flags.has('--time-ms')) limits.timeMs = parseCount('--time-ms', flags.get('--time-ms')!);
+  if (flags.has('--wall-ms')) limits.wallTimeMs = parseCount('--wall-ms', flags.get('--wall-ms')!);
+  if (flags.has('--memory')) limits.memoryBytes = parseSize('--memory', flags.get('--memory')!);
+  if (flags.has('--output-bytes')) limits.outputBytes = parseSize('--output-bytes', flags.get('--output-bytes')!);
+  if (flags.has('--processes')) limits.processes = parseCount('--processes', flags.get('--processes')!);
+  return limits;
+}
+
 export async function judgeCommand(argv: string[]): Promise<number> {
   const { flags, positional } = parseFlags(argv, {
     '--language': 'value', '--tests': 'value', '--checker': 'value', '--abs-error': 'value', '--rel-error': 'value',
     '--checker-file': 'value', '--checker-language': 'value', '--interactor': 'value', '--interactor-language': 'value',
     '--time-ms': 'value', '--wall-ms': 'value', '--memory': 'value', '--output-bytes': 'value', '--processes': 'value',
-    '--stop-on-first-failure': 'bool', '--json': 'bool',
+    '--stop-on-first-failure': 'bool', '--json': 'bool', '--problem': 'value',
   });
+  if (flags.has('--problem')) {
+    const { judgeProblemCommand } = await import('./problem.js');
+    return judgeProblemCommand(flags.get('--problem')!, positional, flags.get('--language'), limitFlags(flags));
+  }
   const language = flags.get('--language');
   if (!language) throw new UsageError('--language is required');
   if (positional.length !== 1) throw new UsageError('give exactly one source FILE');
@@ -59,12 +73,7 @@ export async function judgeCommand(argv: string[]): Promise<number> {
     checker.language = flags.get('--checker-language') ?? language;
     checker.source = readFileSync(cf, 'utf8');
   }
-  const limits: Submission['limits'] = {};
-  if (flags.has('--time-ms')) limits.timeMs = parseCount('--time-ms', flags.get('--time-ms')!);
-  if (flags.has('--wall-ms')) limits.wallTimeMs = parseCount('--wall-ms', flags.get('--wall-ms')!);
-  if (flags.has('--memory')) limits.memoryBytes = parseSize('--memory', flags.get('--memory')!);
-  if (flags.has('--output-bytes')) limits.outputBytes = parseSize('--output-bytes', flags.get('--output-bytes')!);
-  if (flags.has('--processes')) limits.processes = parseCount('--processes', flags.get('--processes')!);
+  const limits = limitFlags(flags);
   const sub: Submission = {
     language, source: readFileSync(file, 'utf8'), tests: readTests(flags.get('--tests')!), limits, checker,
     stopOnFirstFailure: flags.has('--stop-on-first-failure'),

@@ -1,20 +1,25 @@
 // The `gavel` command: `gavel run` (one sandboxed command) and `gavel judge` (a submission).
 // Every failure is one line on stderr, `gavel: <what went wrong>` (a usage error adds the
 // usage); GAVEL_DEBUG=1 adds the stack trace.
-import { JUDGE_USAGE, RUN_USAGE } from './usage.js';
+import { JUDGE_USAGE, RUN_USAGE, VERIFY_USAGE } from './usage.js';
 import { UsageError } from './args.js';
 
 const USAGE = `usage: gavel run ... -- COMMAND ARGS...   run one command in the sandbox
        gavel judge --language ID FILE --tests DIR ...   judge a file against tests
+       gavel judge --problem DIR [--language ID] SOURCE...   judge against a problem package
+       gavel verify DIR   check a problem package's submissions against their categories
        gavel COMMAND --help   the options of one command
 
 ${RUN_USAGE}
 
-${JUDGE_USAGE}`;
+${JUDGE_USAGE}
+
+${VERIFY_USAGE}`;
 
 const COMMANDS: Record<string, { usage: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
   run: { usage: RUN_USAGE, load: async () => (await import('./run.js')).runCommand },
   judge: { usage: JUDGE_USAGE, load: async () => (await import('./judge.js')).judgeCommand },
+  verify: { usage: VERIFY_USAGE, load: async () => (await import('./verify.js')).verifyCommand },
 };
 
 /** Whether argv asks for help before any "--" (after it, flags belong to the sandboxed command). */

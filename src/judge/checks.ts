@@ -84,6 +84,15 @@ export function validateSubmission(sub: Submission, ctx: CheckContext): void {
   checkLanguage(ctx, sub.language, 'language');
   checkProgram(sub, 'submission');
   checkLimits(ctx, sub.limits, 'limits');
+  if (sub.problem !== undefined) {
+    // The problem brings its tests, validators and interactor; the problem's own limits are
+    // checked when it is looked up (they may only be lowered).
+    const extra = (['tests', 'checker', 'interactor', 'stopOnFirstFailure'] as const).filter((k) => sub[k] !== undefined);
+    if (extra.length) throw new InputError(`${extra.join(', ')}: not allowed with "problem" (the problem package brings its own)`, 'invalid_request');
+    return;
+  }
+  if (sub.problemVersion !== undefined) throw new InputError('problemVersion: only allowed with "problem"', 'invalid_request');
+  if (sub.tests === undefined) throw new InputError('give "tests" (inline tests) or "problem" (an imported problem id)', 'invalid_request');
   const ids = new Set<string>();
   sub.tests.forEach((t, i) => {
     if (t.id === undefined) return;

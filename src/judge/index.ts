@@ -10,6 +10,7 @@ import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } f
 import { readCapped, safeRelative } from './workspace.js';
 import { validateRun, validateSubmission, type CheckContext } from './checks.js';
 import { ScratchDirs } from './scratch.js';
+import { CompileCache } from './compile-cache.js';
 
 export { InputError } from './checks.js';
 
@@ -31,14 +32,19 @@ export interface JudgeOptions extends SandboxOptions {
   defaults?: Partial<Limits>;
   caps?: Partial<Limits>;
   logger?: Logger;
+  /** Size cap of the compile cache (0 turns it off). */
+  compileCacheBytes?: number;
 }
+
+export const DEFAULT_COMPILE_CACHE_BYTES = 256 << 20;
 
 /** The Judge backed by this host's sandbox pool. */
 class SandboxJudge implements Judge {
   readonly caps: Required<Limits>;
   private scratch: ScratchDirs;
   private readonly checks: CheckContext;
-  constructor(private sandbox: Sandbox, private ctx: JudgeContext, private pipeline: SubmissionPipeline) {
+  // ctx and pipeline are public for problem judging (src/problems/), which builds on them.
+  constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
     this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
     this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
@@ -118,10 +124,13 @@ class SandboxJudge implements Judge {
   async close() {
     await this.sandbox.close();
     this.scratch.clear();
+    this.ctx.compileCache?.clear();
   }
 }
 
-export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { describe(): string }> {
+export type LocalJudge = Judge & { describe(): string; readonly ctx: JudgeContext; readonly pipeline: SubmissionPipeline };
+
+export async function createJudge(opts: JudgeOptions = {}): Promise<LocalJudge> {
   const languages = await detectLanguages(opts.languagesFile);
   const sandbox = Sandbox.open({ ...opts, size: opts.poolSize ?? opts.size });
   const ctx: JudgeContext = {
@@ -132,6 +141,7 @@ export async function createJudge(opts: JudgeOptions = {}): Promise<Judge & { de
     compileLimits: COMPILE_LIMITS,
     previewBytes: 4096,
     compileOutputBytes: 16 * 1024,
+    compileCache: opts.compileCacheBytes === 0 ? undefined : new CompileCache(join(sandbox.pool.runDir, 'compile-cache'), opts.compileCacheBytes ?? DEFAULT_COMPILE_CACHE_BYTES),
   };
   return new SandboxJudge(sandbox, ctx, new SubmissionPipeline(ctx));
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { checkFiles } from './checkers/index.js';
+import type { CompileCache } from './compile-cache.js';
 import { entryVariables, expand, outOfMemoryTexts, type Language } from './languages.js';
 import type { Checker, CompileResult, JudgeEvent, JudgeResult, Limits, Program, SourceFile, Submission, TestResult, Verdict } from './schema.js';
 import { score } from './scoring.js';
@@ -20,10 +21,12 @@ export interface JudgeContext {
   previewBytes: number;
   /** Bytes of compiler output kept. */
   compileOutputBytes: number;
+  /** Reuses builds of identical sources (absent: always compile). */
+  compileCache?: CompileCache;
 }
 
 /** A built program: its language, where its artifacts are, and how to run it. */
-interface Built {
+export interface Built {
   lang: Language;
   ws: Workspace;
   argv: string[];
@@ -82,6 +85,9 @@ export class SubmissionPipeline {
     try {
       writeSourceFiles(ws.box, files);
       const argv = expand(lang.run, { ...vars, heapMb: '{heapMb}' });
+      const cacheKey = lang.compile ? this.ctx.compileCache?.key(lang, files, vars) : undefined;
+      const cached = cacheKey ? this.ctx.compileCache!.take(cacheKey, ws.box) : undefined;
+      if (cached) return { compile: cached, built: { lang, ws, argv } };
       let compile: CompileResult = { ok: true, output: '', timeMs: 0 };
       if (lang.compile) {
         const out = join(ws.io, 'compile.out');
@@ -98,6 +104,7 @@ export class SubmissionPipeline {
         return { compile };
       }
       sealBox(ws.box);
+      if (cacheKey) this.ctx.compileCache!.put(cacheKey, ws.box, compile);
       return { compile, built: { lang, ws, argv } };
     } catch (e) {
       this.discard(ws);
@@ -109,7 +116,8 @@ export class SubmissionPipeline {
     rmSync(ws.root, { recursive: true, force: true });
   }
 
-  private runSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec> = {}): RunSpec {
+  /** How a built program runs under limits L (also used by problem judging, src/problems/). */
+  runSpec(b: Built, L: Required<Limits>, extra: Partial<RunSpec> = {}): RunSpec {
     const heapMb = Math.max(16, Math.floor(L.memoryBytes / (1 << 20)));
     return {
       argv: b.argv.map((a) => a.replace('{heapMb}', String(heapMb))),
@@ -153,8 +161,9 @@ export class SubmissionPipeline {
       const results: TestResult[] = [];
       const io = main.built.ws.io;
       let failed = false;
-      for (let i = 0; i < sub.tests.length; i++) {
-        const t = sub.tests[i];
+      const tests = sub.tests ?? [];
+      for (let i = 0; i < tests.length; i++) {
+        const t = tests[i];
         const id = t.id ?? String(i + 1);
         if (failed && sub.stopOnFirstFailure) break;
         if (signal?.aborted) throw new Error('cancelled');
@@ -174,7 +183,7 @@ export class SubmissionPipeline {
         if (result.verdict !== 'AC') failed = true;
       }
       const verdict: Verdict = results.find((r) => r.verdict !== 'AC')?.verdict ?? 'AC';
-      const scored = score(sub.tests.map((t, i) => ({ verdict: results[i]?.verdict ?? 'SKIPPED', group: t.group, points: t.points })));
+      const scored = score(tests.map((t, i) => ({ verdict: results[i]?.verdict ?? 'SKIPPED', group: t.group, points: t.points })));
       return finish(onEvent, {
         verdict,
         score: scored.score,
@@ -205,7 +214,7 @@ export class SubmissionPipeline {
     return { ...base, verdict: check.verdict, ...(check.message ? { checkerMessage: check.message } : {}) };
   }
 
-  private measure(r: RunResult, f: { output: string; error: string }) {
+  measure(r: RunResult, f: { output: string; error: string }) {
     return {
       timeMs: Math.round(r.cpuTimeMs),
       wallTimeMs: Math.round(r.wallTimeMs),
@@ -219,7 +228,7 @@ export class SubmissionPipeline {
   }
 
   /** The verdict a run earns before its output is checked (AC = go on and check). */
-  private runVerdict(lang: Language, r: RunResult, stderrPath: string): Verdict {
+  runVerdict(lang: Language, r: RunResult, stderrPath: string): Verdict {
     switch (r.status) {
       case 'OK': return 'AC';
       case 'TLE': return 'TLE';

@@ -62,7 +62,14 @@ export const Submission = Type.Object({
   language: Type.String({ minLength: 1, maxLength: 32 }),
   source: Type.Optional(Type.String()),
   files: Type.Optional(Type.Array(SourceFile, { maxItems: 64 })),
-  tests: Type.Array(TestCase, { minItems: 1 }),
+  tests: Type.Optional(Type.Array(TestCase, { minItems: 1, description: 'the tests, inline; give these or "problem"' })),
+  problem: Type.Optional(Type.String({
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+    description: 'an imported problem (PUT /v1/problems/{id}): judge against its tests and validators instead of inline tests',
+  })),
+  problemVersion: Type.Optional(Type.Integer({
+    minimum: 1, description: 'with "problem": the version to judge against; default the current one, fixed when the submission is accepted',
+  })),
   limits: Type.Optional(Limits),
   checker: Type.Optional(Checker),
   interactor: Type.Optional(Program),
@@ -84,6 +91,7 @@ export const TestResult = Type.Object({
   stdout: Type.Optional(Type.String({ description: 'capped preview' })),
   stderr: Type.Optional(Type.String({ description: 'capped preview' })),
   checkerMessage: Type.Optional(Type.String()),
+  score: Type.Optional(Type.Number({ description: 'problems: the score the output validator gave this case (score.txt)' })),
 });
 export type TestResult = Static<typeof TestResult>;
 
@@ -91,6 +99,7 @@ export const CompileResult = Type.Object({
   ok: Type.Boolean(),
   output: Type.String({ description: 'compiler messages, capped' }),
   timeMs: Type.Number(),
+  cached: Type.Optional(Type.Boolean({ description: 'the build was reused from the compile cache (same language, compiler and sources)' })),
 });
 export type CompileResult = Static<typeof CompileResult>;
 
@@ -103,6 +112,7 @@ export const JudgeResult = Type.Object({
   compile: Type.Optional(CompileResult),
   tests: Type.Array(TestResult),
   error: Type.Optional(Type.String({ description: 'for IE: what went wrong' })),
+  problem: Type.Optional(Type.Object({ id: Type.String(), version: Type.Integer() }, { description: 'submissions to an imported problem: the problem version judged against' })),
 });
 export type JudgeResult = Static<typeof JudgeResult>;
 

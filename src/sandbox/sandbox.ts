@@ -215,7 +215,11 @@ export class Sandbox {
 
   private async watch(slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
     const L = spec.limits;
-    const kill = () => cell.kill();
+    let killedAt: number | undefined;
+    const kill = () => {
+      killedAt ??= Number(process.hrtime.bigint()) / 1e6;
+      cell.kill();
+    };
     const monitor = new Monitor({
       cgroup: slot.cgroup, timeMs: L.timeMs, wallTimeMs: L.wallTimeMs, parallelism: slot.parallelism,
       startedAt, kill, telemetryMs: spec.telemetryMs, onTelemetry: spec.onTelemetry,
@@ -234,6 +238,7 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
+    const reportedAt = Number(process.hrtime.bigint()) / 1e6;
     const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
     const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
@@ -253,6 +258,9 @@ export class Sandbox {
       memoryBytes: stats.memoryPeakBytes ?? (rec.program?.maxrssKb ?? rec.initRusage.maxrssKb) * 1024,
       stdoutBytes,
       stderrBytes,
+      // The program's end on Node's clock: when it was killed, else when init reported its
+      // exit (init reports right after reaping, so reports keep the order of the exits).
+      endedAt: killedAt ?? reportedAt,
     };
     const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
     return { ...base, ...classify(end, base, L) };

@@ -72,6 +72,8 @@ export interface RunResult {
   memoryBytes: number;
   stdoutBytes: number;
   stderrBytes: number;
+  /** When the program ended or was killed (monotonic ms, process.hrtime): orders the ends of the runs of one group. */
+  endedAt?: number;
   /** For SE: what failed, e.g. "mount /usr: ENOENT". */
   error?: string;
 }

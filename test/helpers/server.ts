@@ -82,8 +82,8 @@ export class FakeJudge implements Judge {
       let score = 0;
       let maxScore = 0;
       const sleepMs = program.startsWith('sleep:') ? Number(program.slice(6)) : 0;
-      for (let index = 0; index < sub.tests.length; index++) {
-        const t = sub.tests[index];
+      for (let index = 0; index < (sub.tests ?? []).length; index++) {
+        const t = sub.tests![index];
         const id = t.id ?? String(index + 1);
         maxScore += t.points ?? 1;
         onEvent({ type: 'test-start', id, index });

@@ -27,13 +27,13 @@ describe('queue scheduling', () => {
     const judge = new FakeJudge(2);
     const order: string[] = [];
     const judgeFn = judge.judge.bind(judge);
-    judge.judge = (sub, onEvent, signal) => { order.push(sub.tests[0].id!); return judgeFn(sub, onEvent, signal); };
+    judge.judge = (sub, onEvent, signal) => { order.push(sub.tests![0].id!); return judgeFn(sub, onEvent, signal); };
     const svc = await services(judge);
     try {
       const ids: string[] = [];
       for (let i = 0; i < 8; i++) {
         const sub = fakeSubmission('sleep:20', 1);
-        sub.tests[0].id = `s${i}`;
+        sub.tests![0].id = `s${i}`;
         ids.push((await svc.submissions.accept(sub)).id);
       }
       for (const id of ids) assert.equal((await finished(svc, id)).result?.verdict, 'AC');
