@@ -8,15 +8,20 @@
 //   - posix_spawn: a tiny C program that posix_spawn+waitpid's the same binary (the floor)
 //   - spawnSync: Node's child_process.spawnSync
 //   - bwrap / isolate, when installed
-// and prints a table (median, p90, ratios to posix_spawn and spawnSync) and a JSON line.
+//   - the work dir's share: /bin/true with one reused dir, with a fresh one per run
+//     (makeWorkDir/removeWorkDir), and with a memory one per run (makeMemoryWorkDir)
+// and prints a table (median, p90, ratios to posix_spawn and spawnSync) and a JSON line;
+// then the per-phase breakdown of a warm /bin/true (RunSpec.trace), and `gavel run --
+// /bin/true` as a whole process against `node -e 0` (BENCH_CLI_RUNS=20 each).
 // The contenders take turns in rounds of a few dozen runs, so a burst of load on a shared
 // machine lands on all of them rather than skewing one ratio.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../src/sandbox/sandbox.js';
-import type { RunLimits, RunSpec } from '../src/sandbox/types.js';
+import type { RunLimits, RunSpec, RunTrace } from '../src/sandbox/types.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 500);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BENCH_RUNS must be a positive integer, got ${process.env.BENCH_RUNS}`);
@@ -186,6 +191,7 @@ async function main(): Promise<void> {
 
     // The judge's shape: the binary in a sealed work dir, stdout to a host file.
     const work = sb.makeWorkDir();
+    const reused = sb.makeWorkDir();
     copyFileSync(hello, join(work, 'hello'));
     chmodSync(work, 0o755); // sealed: stays root's, but the program must reach its binary
     const out = join(tmp, 'stdout');
@@ -198,6 +204,12 @@ async function main(): Promise<void> {
       { tool: 'gavel', program: 'true', measure: (n) => timeGavel(sb, gavelSpec(['/bin/true']), n) },
       { tool: 'gavel', program: 'hello', measure: (n) => timeGavel(sb, gavelSpec(['/box/hello']), n) },
       { tool: 'gavel (idle slot)', program: 'true', measure: (n) => timeGavel(sb, gavelSpec(['/bin/true']), n, IDLE_GAP_MS) },
+      // The work dir's cost: one reused (handed to the sandbox uid each run), a fresh one
+      // per run from makeWorkDir, and one in memory per run (what `gavel run` and
+      // POST /v1/run use).
+      { tool: 'gavel (reused dir)', program: 'true', measure: (n) => timeGavel(sb, { argv: ['/bin/true'], workDir: reused }, n) },
+      { tool: 'gavel (fresh dir)', program: 'true', measure: (n) => timeGavelFreshDir(sb, n, () => sb.makeWorkDir()) },
+      { tool: 'gavel (memory dir)', program: 'true', measure: (n) => timeGavelFreshDir(sb, n, () => sb.makeMemoryWorkDir(LIMITS.memoryBytes)) },
     ];
     for (const [program, path] of Object.entries(programs)) {
       contenders.push({ tool: 'posix_spawn', program, measure: (n) => floor(join(tmp, 'spawnfloor'), path, n) });
@@ -215,10 +227,60 @@ async function main(): Promise<void> {
       iso.cleanup();
     }
     report(rows);
+    await phases(sb, reused);
+    cliRows();
   } finally {
     await sb.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Runs with a work dir made for each (and given back after), as `gavel run` without --dir does. */
+async function timeGavelFreshDir(sb: Sandbox, n: number, make: () => string): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const workDir = make();
+    const r = await sb.run({ argv: ['/bin/true'], workDir, limits: LIMITS });
+    sb.removeWorkDir(workDir);
+    out.push(performance.now() - t0);
+    if (r.status !== 'OK') throw new Error(`sandbox run with a fresh work dir ended ${r.status}: ${JSON.stringify(r)}`);
+  }
+  return out;
+}
+
+/** Where a warm run of /bin/true spends its time: the median of each traced phase. */
+async function phases(sb: Sandbox, workDir: string): Promise<void> {
+  const traces: RunTrace[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const r = await sb.run({ argv: ['/bin/true'], workDir, limits: LIMITS, trace: true });
+    if (r.status !== 'OK' || !r.trace) throw new Error(`traced run ended ${r.status}`);
+    if (i >= WARMUP) traces.push(r.trace);
+  }
+  const keys = Object.keys(traces[0]) as (keyof RunTrace)[];
+  const medians = Object.fromEntries(keys.map((k) => [k, stats(traces.map((t) => t[k]).filter((v): v is number => v !== undefined)).median]));
+  console.log(`\nwarm /bin/true, per phase (median µs of ${RUNS} traced runs; the phases' medians need not add up to the total's):`);
+  for (const k of keys) console.log(`  ${k.padEnd(20)} ${medians[k].toFixed(1).padStart(8)}`);
+  console.log(JSON.stringify({ bench: 'sandbox-phases', runs: RUNS, medianUs: medians }));
+}
+
+/** `gavel run -- /bin/true` as a whole process, against `node -e 0` in the same rounds. */
+function cliRows(): void {
+  const n = Number(process.env.BENCH_CLI_RUNS ?? 20);
+  const bin = join(dirname(fileURLToPath(import.meta.url)), '../../bin/gavel.js');
+  const cli = () => mustSucceed(spawnSync(process.execPath, [bin, 'run', '--', '/bin/true'], { stdio: ['ignore', 'ignore', 'pipe'] }), 'gavel run');
+  const node = () => mustSucceed(spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' }), 'node -e 0');
+  const rows: Row[] = [{ tool: 'gavel run (process)', program: 'true', ms: [] }, { tool: 'node -e 0', program: '-', ms: [] }];
+  cli();
+  for (let i = 0; i < n; i++) {
+    rows[0].ms.push(...timeSync(1, cli));
+    rows[1].ms.push(...timeSync(1, node));
+  }
+  const [c, f] = rows.map((r) => stats(r.ms));
+  console.log(`\nwhole processes, ${n} each, alternating:`);
+  console.log(`  gavel run -- /bin/true  median ${(c.median / 1000).toFixed(3)} s  p90 ${(c.p90 / 1000).toFixed(3)} s`);
+  console.log(`  node -e 0 (floor)       median ${(f.median / 1000).toFixed(3)} s  p90 ${(f.p90 / 1000).toFixed(3)} s   (gavel run = floor + ${((c.median - f.median) / 1000).toFixed(3)} s)`);
+  console.log(JSON.stringify({ bench: 'sandbox-cli', runs: n, gavelRunMs: c, nodeFloorMs: f }));
 }
 
 function report(rows: Row[]): void {

@@ -46,16 +46,22 @@
 #define STATUS_FD GV_INIT_STATUS_FD
 #define CONTROL_FD GV_INIT_CONTROL_FD
 
-static int64_t now_us(void) {
+static int64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 static void put(uint32_t magic, int32_t a, int64_t b, int64_t c, int64_t d) {
   struct gv_status_rec r = {magic, a, b, c, d};
   ssize_t n;
   do n = write(STATUS_FD, &r, sizeof r); while (n < 0 && errno == EINTR);
+}
+
+/* Several records in one write (at most 4 KiB: atomic on a pipe). */
+static void put_all(const struct gv_status_rec *r, int n) {
+  ssize_t w;
+  do w = write(STATUS_FD, r, sizeof *r * (size_t)n); while (w < 0 && errno == EINTR);
 }
 
 /* A failure of init's own work: report it and end the sandbox. */
@@ -148,6 +154,7 @@ struct run {
   struct rlimit limits[GV_GO_MAX_RLIMITS];
   int resources[GV_GO_MAX_RLIMITS], nlimits;
   int tmp_resized;
+  int trace;
 };
 
 /* Targets of this run's mounts, detached again when it ends. */
@@ -212,6 +219,9 @@ static void check(const uint8_t *msg, uint32_t len, int nfds) {
       case GV_ITEM_CHDIR:
         if (!is_string(p, plen)) refuse(EBADMSG);
         break;
+      case GV_ITEM_TRACE:
+        if (plen != 0) refuse(EBADMSG);
+        break;
       default:
         refuse(EPROTO);
     }
@@ -270,6 +280,9 @@ static void parse(uint8_t *msg, uint32_t len, int *fds, struct run *r) {
       case GV_ITEM_CHDIR:
         r->cwd = (char *)p;
         break;
+      case GV_ITEM_TRACE:
+        r->trace = 1;
+        break;
     }
     off += GV_GO_ITEM_HEADER_SIZE + ((plen + 7) & ~7u);
   }
@@ -279,6 +292,7 @@ static void parse(uint8_t *msg, uint32_t len, int *fds, struct run *r) {
 
 /* The program's side of the fork: stdio, limits, no privileges, the filter, exec. */
 static void start_program(const struct run *r, const int *fds) {
+  int64_t t_child = now_ns();
   for (int i = 0; i < 3; i++) {
     if (dup2(fds[i], i) < 0) child_fail(GV_STEP_STDIO);
   }
@@ -294,10 +308,25 @@ static void start_program(const struct run *r, const int *fds) {
   /* After the uid change, which clears it. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(GV_STEP_PDEATH);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(GV_STEP_NNP);
+  int64_t t_dropped = now_ns();
   if (r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(GV_STEP_SECCOMP);
+  if (r->trace) put(GV_REC_TRACE, GV_TRACE_CHILD, t_child, t_dropped, now_ns());
   execvpe(r->args[0], r->args, r->envs);
   put(GV_REC_EXEC_FAIL, errno, 0, 0, 0);
   _exit(127);
+}
+
+/*
+ * vfork: no copy of our page tables, and we wait for the exec anyway. The child only
+ * calls what may run on a borrowed stack (syscalls, prctl, setrlimit, execve, its own
+ * records) and never returns from start_program; what it changes (fds, cwd, rlimits,
+ * ids, the filter) belongs to its own task, not to the memory it shares with us. A
+ * function of its own, so that no frame the child could clobber is one we return to.
+ */
+static pid_t __attribute__((noinline)) spawn_program(const struct run *r, const int *fds) {
+  pid_t child = vfork();
+  if (child == 0) start_program(r, fds);
+  return child;
 }
 
 /* After a run, before it is reported: no process of it may go on running (or using
@@ -361,6 +390,7 @@ int main(int argc, char **argv) {
     int nfds = 0;
     uint32_t len = 0;
     uint8_t *msg = receive(fds, &nfds, &len);
+    int64_t t_received = now_ns();
     if (*(uint32_t *)msg != GV_GO_MAGIC) {
       errno = EPROTO;
       fail(GV_STEP_MESSAGE);
@@ -373,10 +403,10 @@ int main(int argc, char **argv) {
     struct run r;
     parse(msg, len, fds, &r);
 
-    int64_t started = now_us();
-    pid_t child = fork();
+    int64_t started = now_ns();
+    pid_t child = spawn_program(&r, fds);
     if (child < 0) fail(GV_STEP_FORK);
-    if (child == 0) start_program(&r, fds);
+    int64_t t_forked = now_ns();
     /* Our copies of the program's stdio must go, or a pipe would never see EOF. */
     for (int i = 0; i < nfds; i++)
       if (fds[i] >= 0) close(fds[i]);
@@ -390,12 +420,22 @@ int main(int argc, char **argv) {
       if (p < 0 && errno != EINTR) fail(GV_STEP_CLEANUP);
       /* otherwise an orphan of the program */
     }
-    int64_t wall = now_us() - started;
+    int64_t reaped = now_ns();
     end_processes();
+    int64_t t_swept = now_ns();
     reset_tmp(r.tmp_resized);
-    put(GV_REC_EXIT, st,
-        (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec,
-        wall, ru.ru_maxrss);
+    /* The report, with the trace records before it, in one write. */
+    struct gv_status_rec out[3];
+    int nout = 0;
+    if (r.trace) {
+      out[nout++] = (struct gv_status_rec){GV_REC_TRACE, GV_TRACE_INIT_START, t_received, started, t_forked};
+      out[nout++] = (struct gv_status_rec){GV_REC_TRACE, GV_TRACE_INIT_END, reaped, t_swept, now_ns()};
+    }
+    int64_t cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    out[nout++] = (struct gv_status_rec){GV_REC_EXIT, st, cpu_us, (reaped - started) / 1000, ru.ru_maxrss};
+    put_all(out, nout);
+    int64_t t_reported = now_ns();
     detach_mounts();
+    if (r.trace) put(GV_REC_TRACE, GV_TRACE_DETACH, t_reported, now_ns(), 0);
   }
 }

@@ -73,6 +73,7 @@ struct gv_plan {
 #define GV_REC_EXIT GV_FOURCC('e', 'x', 'i', 't')       /* init: the program ended, cleanup done */
 #define GV_REC_EXEC_FAIL GV_FOURCC('e', 'x', 'e', 'c')  /* init: the program could not be started */
 #define GV_REC_GO_FAIL GV_FOURCC('g', 'o', 'f', 'l')    /* init: the go message could not be carried out */
+#define GV_REC_TRACE GV_FOURCC('t', 'r', 'c', 'e')      /* init or the program's child: phase times */
 
 /* SETUP_FAIL: a=op index, b=op code, c=errno. */
 struct gv_setup_fail_rec {
@@ -83,20 +84,30 @@ struct gv_setup_fail_rec {
   int64_t pad[2];
 };
 
-/* The other three, from init. */
+/* The others, from init (and TRACE also from the program's child before exec). */
 struct gv_status_rec {
   uint32_t magic;
-  int32_t a;   /* EXIT: wait status; EXEC_FAIL: errno (> 0) or -step; GO_FAIL: step */
-  int64_t b;   /* EXIT: CPU time µs (user + system); EXEC_FAIL/GO_FAIL: errno */
-  int64_t c;   /* EXIT: wall time µs, fork to reaped */
-  int64_t d;   /* EXIT: peak RSS KiB */
+  int32_t a;   /* EXIT: wait status; EXEC_FAIL: errno (> 0) or -step; GO_FAIL: step; TRACE: GV_TRACE_* */
+  int64_t b;   /* EXIT: CPU time µs (user + system); EXEC_FAIL/GO_FAIL: errno; TRACE: stamp */
+  int64_t c;   /* EXIT: wall time µs, fork to reaped; TRACE: stamp */
+  int64_t d;   /* EXIT: peak RSS KiB; TRACE: stamp */
+};
+
+/* TRACE records (only for a go message with GV_ITEM_TRACE): three CLOCK_MONOTONIC stamps
+ * in ns each, the same clock Node's process.hrtime reads. */
+enum gv_trace {
+  GV_TRACE_INIT_START = 1, /* message received, checked and mounts attached, fork returned */
+  GV_TRACE_CHILD = 2,      /* the program's child: started, privileges dropped, filter installed */
+  GV_TRACE_INIT_END = 3,   /* program reaped, pid namespace swept, /tmp checked */
+  GV_TRACE_DETACH = 4,     /* after the report: report written, mounts detached, 0; comes
+                              with the note of the *next* run */
 };
 
 /* ---- Notes: the reaper → Node, on the notification pipe ----------------------------- */
 
 #define GV_NOTE_RUN GV_FOURCC('r', 'u', 'n', 'x')   /* a run ended; the sandbox lives on */
 #define GV_NOTE_DEATH GV_FOURCC('d', 'e', 'a', 'd') /* a sandbox's init is gone */
-#define GV_NOTE_DATA_BYTES 80
+#define GV_NOTE_DATA_BYTES 208 /* room for 6 status records: EXIT and its TRACEs */
 
 struct gv_note {
   uint32_t magic;
@@ -129,6 +140,7 @@ enum gv_item {
   GV_ITEM_ARG = 6,     /* one argv string, NUL-ended */
   GV_ITEM_ENV = 7,     /* one environment string, NUL-ended */
   GV_ITEM_CHDIR = 8,   /* working directory, NUL-ended */
+  GV_ITEM_TRACE = 9,   /* no payload: report phase times (TRACE records) for this run */
 };
 
 /* What init accepts; anything past these is refused (GO_FAIL, step MESSAGE, E2BIG). */

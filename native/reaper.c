@@ -24,7 +24,7 @@ struct gv_entry {
   int pidfd;
   int statusfd;
   /* init's records of the current run, until its final one (EXIT or GO_FAIL) arrives */
-  uint8_t pending[64];
+  uint8_t pending[GV_NOTE_DATA_BYTES / GV_STATUS_REC_SIZE * GV_STATUS_REC_SIZE];
   uint32_t npending;
   /* Holds the sandbox's mount namespace: without it the namespace (and its dozen mounts)
    * is torn down inside the dying init, before its exit is even reported. */
@@ -55,13 +55,16 @@ static void emit(const struct gv_note *r) {
 /* Files init's records; a final one closes the run and goes to Node at once. */
 static void take_records(struct gv_entry *e, const uint8_t *buf, size_t n) {
   for (size_t off = 0; off + GV_STATUS_REC_SIZE <= n; off += GV_STATUS_REC_SIZE) {
+    uint32_t magic;
+    memcpy(&magic, buf + off, sizeof magic);
+    int final = magic == GV_REC_EXIT || magic == GV_REC_GO_FAIL;
+    /* A full buffer drops records, never the final one: it takes the last place. */
+    if (e->npending + GV_STATUS_REC_SIZE > sizeof e->pending && final) e->npending -= GV_STATUS_REC_SIZE;
     if (e->npending + GV_STATUS_REC_SIZE <= sizeof e->pending) {
       memcpy(e->pending + e->npending, buf + off, GV_STATUS_REC_SIZE);
       e->npending += GV_STATUS_REC_SIZE;
     }
-    uint32_t magic;
-    memcpy(&magic, buf + off, sizeof magic);
-    if (magic == GV_REC_EXIT || magic == GV_REC_GO_FAIL) {
+    if (final) {
       struct gv_note r;
       memset(&r, 0, sizeof r);
       r.magic = GV_NOTE_RUN;

@@ -261,17 +261,18 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
 
 /*
  * Sends a pre-warmed sandbox its go message: a u32 length, then `len` bytes; `fds` ride
- * on the length as SCM_RIGHTS. Returns 0 or -errno.
+ * on the length as SCM_RIGHTS. One sendmsg carries it all (unless the socket buffer is
+ * smaller), so init is woken once, with the whole message there. Returns 0 or -errno.
  */
 GV_EXPORT int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds) {
   if (nfds > GV_GO_MAX_FDS) return -EINVAL;
   char cbuf[CMSG_SPACE(sizeof(int) * GV_GO_MAX_FDS)];
   memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {&len, sizeof len};
+  struct iovec iov[2] = {{&len, sizeof len}, {(void *)msg, len}};
   struct msghdr mh;
   memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 2;
   if (nfds) {
     mh.msg_control = cbuf;
     mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
@@ -283,8 +284,8 @@ GV_EXPORT int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fd
   }
   ssize_t n;
   do n = sendmsg(ctl, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-  if (n != sizeof len) return n < 0 ? -errno : -EIO;
-  for (uint32_t sent = 0; sent < len;) {
+  if (n < (ssize_t)sizeof len) return n < 0 ? -errno : -EIO;
+  for (uint32_t sent = (uint32_t)(n - (ssize_t)sizeof len); sent < len;) {
     ssize_t w = send(ctl, msg + sent, len - sent, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return -errno;
@@ -317,6 +318,38 @@ GV_EXPORT int gv_clone_tree(const char *path, uint64_t attr) {
     return -e;
   }
   return fd;
+}
+
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+
+/*
+ * A new tmpfs of `bytes` (mode 0700, nosuid, nodev) as a detached mount, for a work dir
+ * that lives in memory: Node fills it through /proc/self/fd/<fd>, and a sandbox's init
+ * attaches this very mount (not a copy) at /box. Returns the mount's fd or -errno.
+ */
+GV_EXPORT int gv_tmpfs(uint64_t bytes) {
+  int fs = (int)syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */);
+  if (fs < 0) return -errno;
+  char size[32];
+  snprintf(size, sizeof size, "%llu", (unsigned long long)bytes);
+  int m = -1;
+  if (syscall(SYS_fsconfig, fs, 1 /* FSCONFIG_SET_STRING */, "size", size, 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 1, "nr_inodes", "4096", 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 1, "mode", "0700", 0) == 0 &&
+      syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) == 0) {
+    m = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, 0x2 | 0x4 /* MOUNT_ATTR_NOSUID | NODEV */);
+  }
+  int e = errno;
+  close(fs);
+  return m < 0 ? -e : m;
 }
 
 /* ---- Pooled namespaces -------------------------------------------------------------- */
@@ -423,13 +456,14 @@ static const struct gv_proto_entry g_protocol[] = {
     {"sizeof(struct gv_op)", sizeof(struct gv_op), NULL},
     {"sizeof(struct gv_plan)", sizeof(struct gv_plan), NULL},
     {"offsetof(struct gv_plan, fail_op)", __builtin_offsetof(struct gv_plan, fail_op), NULL},
-    N(GV_STATUS_REC_SIZE), N(GV_REC_SETUP_FAIL), N(GV_REC_EXIT), N(GV_REC_EXEC_FAIL), N(GV_REC_GO_FAIL),
+    N(GV_STATUS_REC_SIZE), N(GV_REC_SETUP_FAIL), N(GV_REC_EXIT), N(GV_REC_EXEC_FAIL), N(GV_REC_GO_FAIL), N(GV_REC_TRACE),
+    N(GV_TRACE_INIT_START), N(GV_TRACE_CHILD), N(GV_TRACE_INIT_END), N(GV_TRACE_DETACH),
     {"sizeof(struct gv_status_rec)", sizeof(struct gv_status_rec), NULL},
     N(GV_NOTE_RUN), N(GV_NOTE_DEATH), N(GV_NOTE_DATA_BYTES), N(GV_NOTE_DATA_OFFSET),
     {"sizeof(struct gv_note)", sizeof(struct gv_note), NULL},
     N(GV_GO_MAGIC), N(GV_GO_HEADER_SIZE), N(GV_GO_ITEM_HEADER_SIZE),
     N(GV_ITEM_IDS), N(GV_ITEM_RLIMIT), N(GV_ITEM_MOUNT), N(GV_ITEM_TMP), N(GV_ITEM_FILTER), N(GV_ITEM_ARG),
-    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR),
+    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR), N(GV_ITEM_TRACE),
     N(GV_GO_MAX_BYTES), N(GV_GO_MAX_FDS), N(GV_GO_MAX_ARGS), N(GV_GO_MAX_ENVS), N(GV_GO_MAX_RLIMITS),
     N(GV_GO_MAX_MOUNTS), N(GV_GO_MAX_FILTER),
     N(GV_STEP_READ), N(GV_STEP_MOUNT), N(GV_STEP_TMP), N(GV_STEP_STDIO), N(GV_STEP_CHDIR), N(GV_STEP_RLIMIT),

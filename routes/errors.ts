@@ -5,6 +5,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Type, type Static } from 'typebox';
 import { QueueFullError, ShuttingDownError } from '../src/queue/types.js';
 import { InputError } from '../src/judge/checks.js';
+import { StoreUnavailableError } from '../src/store/unavailable.js';
+import { RelayedClientError } from '../src/cluster/relay.js';
+import { StorageError } from '../src/store/index.js';
+
+/** Seconds a client should wait after a storage fault before trying again. */
+const STORAGE_RETRY_AFTER = 10;
 
 export const ErrorBody = Type.Object({
   error: Type.String({ description: 'machine-readable code, e.g. invalid_request, unknown_language, queue_full' }),
@@ -43,12 +49,17 @@ export const errors = {
   429: errorResponse('The queue is full; retry after the given number of seconds', {
     'retry-after': { type: 'integer', description: 'seconds to wait before retrying' },
   }),
-  503: errorResponse('The service is shutting down or not ready'),
+  503: errorResponse('The service is shutting down or not ready, its store cannot be written, or (cluster mode) the database, Redis or every worker is unreachable; retry after Retry-After', {
+    'retry-after': { type: 'integer', description: 'seconds to wait before retrying' },
+  }),
+  507: errorResponse('The service\'s disk is full: nothing new can be stored until space is freed', {
+    'retry-after': { type: 'integer', description: 'seconds to wait before retrying' },
+  }),
 } as const;
 
 /** Error responses every body-taking /v1 route can give. */
 export const commonErrors = {
-  400: errors[400], 401: errors[401], 413: errors[413], 415: errors[415], 429: errors[429], 503: errors[503],
+  400: errors[400], 401: errors[401], 413: errors[413], 415: errors[415], 429: errors[429], 503: errors[503], 507: errors[507],
 } as const;
 
 interface ValidationIssue { instancePath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
@@ -92,8 +103,27 @@ export function toHttp(err: FastifyError | Error, bodyLimit: number): { status: 
   if (err instanceof QueueFullError) {
     return { status: 429, body: { error: 'queue_full', message: err.message }, headers: { 'retry-after': String(err.retryAfterSec) } };
   }
+  if (err instanceof StorageError) {
+    // The service's own disk, not the request: 507 when it is full, 503 when it is unusable.
+    const full = err.kind === 'full';
+    return {
+      status: full ? 507 : 503,
+      body: {
+        error: full ? 'storage_full' : 'storage_unavailable',
+        message: `${err.message}: the service cannot store new work now; retry later (work already accepted is kept and finishes when the store takes writes again)`,
+      },
+      headers: { 'retry-after': String(STORAGE_RETRY_AFTER) },
+    };
+  }
   if (err instanceof ShuttingDownError) {
     return { status: 503, body: { error: 'shutting_down', message: err.message }, headers: { 'retry-after': '5' } };
+  }
+  if (err instanceof StoreUnavailableError) {
+    // Cluster mode: the database, Redis or every worker is unreachable right now.
+    return { status: 503, body: { error: 'unavailable', message: err.message }, headers: { 'retry-after': String(err.retryAfterSec) } };
+  }
+  if (err instanceof RelayedClientError) {
+    return { status: err.statusCode, body: { error: err.code, message: err.message }, headers: err.headers };
   }
   const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
   if (fe.validation) {

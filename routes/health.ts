@@ -4,11 +4,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppDeps } from '../src/deps.js';
 import { errorResponse, errors } from './errors.js';
+import { ClusterStatus } from '../src/cluster/status.js';
 
 const Ready = Type.Object({
   status: Type.Literal('ready'),
   pool: Type.Object({ size: Type.Integer(), busy: Type.Integer() }),
   queue: Type.Object({ depth: Type.Integer(), inFlight: Type.Integer() }),
+  cluster: Type.Optional(ClusterStatus),
 }, { description: 'Ready to take work' });
 
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
@@ -34,6 +36,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
     if (problems.length) {
       return reply.code(503).send({ error: 'not_ready', message: problems.join('; ') });
     }
-    return { status: 'ready' as const, pool: judge.pool(), queue: await deps.queueStats() };
+    const cluster = await deps.clusterStatus?.();
+    return { status: 'ready' as const, pool: judge.pool(), queue: await deps.queueStats(), ...(cluster ? { cluster } : {}) };
   });
 };

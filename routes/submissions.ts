@@ -197,6 +197,8 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
     });
     res.write(`retry: ${config.sseRetryMs}\n\n`);
     const stream = new SseStream(res, config.heartbeatMs);
+    deps.metrics.eventStreams.inc();
+    stream.onClose(() => deps.metrics.eventStreams.dec());
     try {
       // Replays what the store has after `after`, then streams live; ends after the verdict.
       stream.onClose(await bus.subscribe(id, after, stream));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gavel's tests need when they are missing (idempotent, as root):
 # the toolchains of the built-in languages (see src/judge/languages/builtin.ts), libseccomp
-# for the seccomp filter, and promtool (from prometheus) for the metrics test.
+# for the seccomp filter, promtool (from prometheus) for the metrics test, and PostgreSQL and
+# Redis for the cluster tests.
 # On a clean bookworm machine this downloads about 700 MB and takes a few minutes (see README).
 set -euo pipefail
 # Languages: C/C++, Python (CPython, PyPy), JVM (Java, Kotlin, Scala), Go, Rust, Ruby, PHP,
@@ -14,6 +15,10 @@ tools=(libseccomp2 prometheus iproute2 procps)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${languages[@]}" "${tools[@]}"; do
+  have "$p" || need+=("$p")
+done
+# Cluster mode's tests start PostgreSQL and Redis servers of their own (temp dirs, free ports).
+for p in postgresql redis-server; do
   have "$p" || need+=("$p")
 done
 # A JDK counts if one is there already, whichever package brought it; Node likewise.

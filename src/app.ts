@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { AppDeps } from './deps.js';
 import { registerJsonParser } from '../routes/json.js';
+import { clientErrorHandler, limitConnections, refuseConnect } from './http/connections.js';
 import { ErrorBody, registerErrorHandling } from '../routes/errors.js';
 import { SubmissionView } from './view.js';
 import { ProblemSummary } from './problems/schema.js';
@@ -50,7 +51,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Timeouts a production server needs (Fastify's defaults never cut a slow body).
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    maxRequestsPerSocket: config.maxRequestsPerSocket,
+    // How often Node looks for requests past their deadline (its default is every 30 s).
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(2000, Math.floor(config.headersTimeoutMs / 4))) },
+    clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
   });
+  app.server.headersTimeout = config.headersTimeoutMs;
+  limitConnections(app.server, { maxConnections: config.maxConnections, maxPerClient: config.maxConnectionsPerClient }, deps.logger);
+  refuseConnect(app.server);
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   // Only JSON bodies: anything else is a 415, not a string the schema then rejects.
   app.removeContentTypeParser('text/plain');
@@ -63,6 +74,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.addHook('onResponse', async (req, reply) => {
+    deps.memory?.note(Number(req.headers['content-length'] ?? 0));
     metrics.http.observe({
       method: req.method,
       route: req.routeOptions.url ?? 'unmatched',

@@ -21,6 +21,12 @@ export const Config = Type.Object({
   queueMax: Type.Integer({ minimum: 1 }),
   runQueueMax: Type.Integer({ minimum: 0 }),
   bodyLimit: Type.Integer({ minimum: 1024 }),
+  requestTimeoutMs: Type.Integer({ minimum: 100 }),
+  headersTimeoutMs: Type.Integer({ minimum: 100 }),
+  keepAliveTimeoutMs: Type.Integer({ minimum: 0 }),
+  maxRequestsPerSocket: Type.Integer({ minimum: 0 }),
+  maxConnections: Type.Integer({ minimum: 1 }),
+  maxConnectionsPerClient: Type.Integer({ minimum: 0 }),
   maxTests: Type.Integer({ minimum: 1 }),
   maxTestsBytes: Type.Integer({ minimum: 1 }),
   maxSourceBytes: Type.Integer({ minimum: 1 }),
@@ -43,6 +49,16 @@ export const Config = Type.Object({
   shutdownMs: Type.Integer({ minimum: 0 }),
   sqliteSync: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')]),
   logLevel: LogLevel,
+  // Cluster mode (both URLs set); see src/cluster/.
+  databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  role: Type.Union([Type.Literal('api'), Type.Literal('worker'), Type.Literal('all')]),
+  advertiseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  redisPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+  jobLockMs: Type.Integer({ minimum: 1000 }),
+  jobMaxStalled: Type.Integer({ minimum: 0, maximum: 100 }),
+  databasePoolSize: Type.Integer({ minimum: 2, maximum: 1000 }),
+  webhookLeaseMs: Type.Integer({ minimum: 1000 }),
 });
 export type Config = Static<typeof Config>;
 
@@ -61,6 +77,12 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_QUEUE_MAX', key: 'queueMax', kind: 'int', def: '1000' },
   { env: 'GAVEL_RUN_QUEUE_MAX', key: 'runQueueMax', kind: 'int', def: '100' },
   { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },
+  { env: 'GAVEL_REQUEST_TIMEOUT_MS', key: 'requestTimeoutMs', kind: 'int', def: '60000' },
+  { env: 'GAVEL_HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', kind: 'int', def: '10000' },
+  { env: 'GAVEL_KEEPALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', def: '5000' },
+  { env: 'GAVEL_MAX_REQUESTS_PER_SOCKET', key: 'maxRequestsPerSocket', kind: 'int', def: '1000' },
+  { env: 'GAVEL_MAX_CONNECTIONS', key: 'maxConnections', kind: 'int', def: '4096' },
+  { env: 'GAVEL_MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', def: '0' },
   { env: 'GAVEL_MAX_TESTS', key: 'maxTests', kind: 'int', def: '1000' },
   { env: 'GAVEL_MAX_TESTS_BYTES', key: 'maxTestsBytes', kind: 'bytes', def: '32MiB' },
   { env: 'GAVEL_MAX_SOURCE_BYTES', key: 'maxSourceBytes', kind: 'bytes', def: '4MiB' },
@@ -83,6 +105,15 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_SHUTDOWN_MS', key: 'shutdownMs', kind: 'int', def: '30000' },
   { env: 'GAVEL_SQLITE_SYNC', key: 'sqliteSync', kind: 'upper', def: 'FULL' },
   { env: 'LOG_LEVEL', key: 'logLevel', kind: 'string', def: 'info' },
+  { env: 'GAVEL_DATABASE_URL', key: 'databaseUrl', kind: 'string' },
+  { env: 'GAVEL_REDIS_URL', key: 'redisUrl', kind: 'string' },
+  { env: 'GAVEL_ROLE', key: 'role', kind: 'string', def: 'all' },
+  { env: 'GAVEL_ADVERTISE_URL', key: 'advertiseUrl', kind: 'string' },
+  { env: 'GAVEL_REDIS_PREFIX', key: 'redisPrefix', kind: 'string', def: 'gavel' },
+  { env: 'GAVEL_JOB_LOCK_MS', key: 'jobLockMs', kind: 'int', def: '30000' },
+  { env: 'GAVEL_JOB_MAX_STALLED', key: 'jobMaxStalled', kind: 'int', def: '2' },
+  { env: 'GAVEL_DATABASE_POOL', key: 'databasePoolSize', kind: 'int', def: '16' },
+  { env: 'GAVEL_WEBHOOK_LEASE_MS', key: 'webhookLeaseMs', kind: 'int', def: '900000' },
 ];
 
 export class ConfigError extends Error {
@@ -158,6 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${envOf.get(key) ?? key}: ${e.message}`);
     }
   }
+  if (problems.length === 0 && (out.databaseUrl === undefined) !== (out.redisUrl === undefined)) {
+    problems.push('cluster mode needs both GAVEL_DATABASE_URL and GAVEL_REDIS_URL (set both, or neither for single-node mode)');
+  }
+  if (problems.length === 0 && out.databaseUrl === undefined && out.role !== 'all') {
+    problems.push(`GAVEL_ROLE=${String(out.role)} needs cluster mode (GAVEL_DATABASE_URL and GAVEL_REDIS_URL)`);
+  }
+  if (problems.length === 0 && (out.headersTimeoutMs as number) > (out.requestTimeoutMs as number)) {
+    problems.push('GAVEL_HEADERS_TIMEOUT_MS must not exceed GAVEL_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;
 }
@@ -169,5 +209,9 @@ export function configWith(overrides: Partial<Config> = {}): Config {
 
 /** The configuration as one loggable object, secrets reduced to whether they are set. */
 export function describeConfig(c: Config): Record<string, unknown> {
-  return { ...c, tokens: c.tokens.length, webhookSecret: c.webhookSecret ? 'set' : 'unset' };
+  const hidePassword = (u?: string) => u?.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:…@');
+  return {
+    ...c, tokens: c.tokens.length, webhookSecret: c.webhookSecret ? 'set' : 'unset',
+    databaseUrl: hidePassword(c.databaseUrl), redisUrl: hidePassword(c.redisUrl),
+  };
 }

@@ -8,6 +8,8 @@ import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
 import type { SubmissionService } from './submissions.js';
 import type { Metrics } from './metrics.js';
+import type { ClusterStatus } from './cluster/status.js';
+import type { MemoryReleaser } from './memory.js';
 import type { ProblemService } from './problems/service.js';
 
 export interface AppDeps {
@@ -24,6 +26,10 @@ export interface AppDeps {
   problems?: ProblemService;
   /** Readiness problems; [] when ready. */
   readiness(): Promise<string[]>;
+  /** Told of large request bodies, to give their memory back afterwards. */
+  memory?: MemoryReleaser;
   /** Queue figures for /readyz. */
   queueStats(): Promise<{ depth: number; inFlight: number }>;
+  /** Cluster mode: the node's role and the cluster as it sees it. */
+  clusterStatus?: () => Promise<ClusterStatus>;
 }

@@ -49,6 +49,9 @@ export class Metrics {
     name: 'gavel_runs_total', help: 'POST /v1/run calls by status.',
     labelNames: ['status'] as const, registers: [this.registry],
   });
+  readonly eventStreams = new client.Gauge({
+    name: 'gavel_event_streams', help: 'Open event streams (GET /v1/submissions/{id}/events).', registers: [this.registry],
+  });
   readonly http = new client.Histogram({
     name: 'gavel_http_request_duration_seconds', help: 'HTTP request duration by method, route pattern and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,

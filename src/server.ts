@@ -11,6 +11,8 @@ import { describeConfig, loadConfig, type Config } from './config.js';
 import type { Judge } from './judge/schema.js';
 import { createServices, type BackendFactory, type Services } from './services.js';
 import { buildApp } from './app.js';
+import { judges } from './cluster/backends.js';
+import { CatalogJudge } from './cluster/catalog.js';
 import { ProblemService } from './problems/service.js';
 import { ProblemAwareJudge } from './problems/judge.js';
 import type { LocalJudge } from './judge/index.js';
@@ -44,6 +46,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let judge: Judge;
   if (opts.judge) {
     judge = opts.judge;
+  } else if (!judges(config)) {
+    judge = await CatalogJudge.open(config.languagesFile);
   } else {
     const { createJudge } = await import('./judge/index.js');
     judge = await createJudge({
@@ -76,8 +80,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await svc.start();
     app = buildApp({
       config, judge: svc.judge, problems, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
-      readiness: svc.readiness,
+      readiness: svc.readiness, memory: svc.memory,
       queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
+      clusterStatus: svc.clusterStatus,
     });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {

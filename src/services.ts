@@ -19,6 +19,11 @@ import { SubmissionService } from './submissions.js';
 import { Metrics } from './metrics.js';
 import { WebhookSender } from './webhook.js';
 import { toView } from './view.js';
+import type { RecorderDeps } from './queue/recorder.js';
+import type { ClusterStatus } from './cluster/status.js';
+import { clusterBackends, isClusterMode } from './cluster/backends.js';
+
+import { MemoryReleaser } from './memory.js';
 
 /** What a backend factory gets to build from. */
 export interface BackendContext {
@@ -51,6 +56,17 @@ export interface Backends {
   check(): Promise<string[]>;
   /** Closes what the backends opened (after the queue and bus are closed). */
   close(): Promise<void>;
+  /** Cluster mode: the node's role and the cluster as it sees it, for /readyz (after check() passed). */
+  status?(): Promise<ClusterStatus>;
+  /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
+  bind?(parts: BoundParts): void;
+}
+
+/** The parts createServices builds on the backends. */
+export interface BoundParts {
+  recorderDeps: RecorderDeps;
+  metrics: Metrics;
+  webhooks: WebhookSender;
 }
 
 export type BackendFactory = (ctx: BackendContext) => Promise<Backends>;
@@ -81,8 +97,8 @@ export const localBackends: BackendFactory = async ({ config, logger, slots }) =
  * The backends this configuration asks for: single node unless configured otherwise. Cluster
  * mode (a database and a broker URL) returns its own factory from here.
  */
-export function backendsFor(_config: Config): BackendFactory {
-  return localBackends;
+export function backendsFor(config: Config): BackendFactory {
+  return isClusterMode(config) ? clusterBackends : localBackends;
 }
 
 /** Everything a node runs besides HTTP, wired. */
@@ -98,8 +114,11 @@ export interface Services {
   submissions: SubmissionService;
   webhooks: WebhookSender;
   metrics: Metrics;
+  memory: MemoryReleaser;
   /** Readiness problems ([] when ready): backends, pool, shutdown. */
   readiness(): Promise<string[]>;
+  /** Cluster mode: what /readyz reports of the cluster. */
+  clusterStatus?: () => Promise<ClusterStatus>;
   /** Re-queues unfinished work (when the backends say so), resumes callbacks, starts judging. */
   start(): Promise<void>;
   /**
@@ -124,9 +143,11 @@ export async function createServices(
   });
   const recorderDeps = { store, bus, metrics, webhooks, logger, telemetryHz: config.telemetryHz };
   const submissions = new SubmissionService({ ...recorderDeps, queue, queueMax: config.queueMax });
-  const worker = new SubmissionWorker({ ...recorderDeps, judge });
+  const memory = new MemoryReleaser(logger);
+  const worker = new SubmissionWorker({ ...recorderDeps, judge, memory });
   const runs = b.runs ?? new LocalRunService(judge, slots);
   const judges = b.judges ?? true;
+  b.bind?.({ recorderDeps, metrics, webhooks });
   metrics.bind({ queueDepth: () => queue.depth(), inFlight: () => queue.size(), pool: () => judge.pool() });
 
   let retention: NodeJS.Timeout | undefined;
@@ -162,6 +183,7 @@ export async function createServices(
       // Event streams never end on their own; clients reconnect elsewhere with Last-Event-ID.
       await bus.close();
       await webhooks.close();
+      memory.close();
     })();
     return draining;
   };
@@ -186,5 +208,8 @@ export async function createServices(
     return problems;
   };
 
-  return { config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, readiness, start, drain, close };
+  return {
+    config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, memory, readiness, start, drain, close,
+    ...(b.status ? { clusterStatus: () => b.status!() } : {}),
+  };
 }

@@ -92,9 +92,10 @@ export class SubmissionService {
     const was = await queue.cancel(id);
     if (!was) return { state: 'not_cancellable' };
     if (was === 'queued') {
-      const now = (await store.get(id)) ?? rec;
-      const r = new SubmissionRecorder(this.o, now);
-      await r.complete(r.cancelledOutcome());
+      // Taken off the queue: recording the cancellation is ours (retried while the store refuses
+      // writes; if the process dies first, the submission is judged after the restart).
+      const r = new SubmissionRecorder(this.o, rec);
+      await within(r.complete(r.cancelledOutcome()), waitMs);
     } else {
       await this.waitFinal(id, rec.lastSeq, waitMs);
     }
@@ -143,4 +144,11 @@ export class SubmissionService {
     }
     return p;
   }
+}
+
+/** Waits for `p` at most `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
 }

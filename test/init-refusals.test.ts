@@ -127,6 +127,7 @@ test('payload lengths that do not match the item, or the message: EBADMSG', asyn
     ['an argument without its NUL', raw([[Item.ARG, Buffer.from('/bin/true')]])],
     ['an argument with a NUL inside', raw([[Item.ARG, Buffer.from('/bin\0/true\0')]])],
     ['a mount without a target', raw([arg('/bin/true'), [Item.MOUNT, Buffer.alloc(4)]])],
+    ['a trace item with a payload', raw([arg('/bin/true'), [Item.TRACE, Buffer.alloc(8)]])],
     ['a payload running past the message', raw([arg('/bin/true')], (b) => {
       b.writeUInt32LE(4096, 12);
       return b;

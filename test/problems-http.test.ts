@@ -5,7 +5,7 @@
 // of `node dist/src/server.js` during an import and during judging.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +15,16 @@ import { CONTENT_TYPES, files, fixture, pack, type PackFormat } from './helpers/
 import { request, sleep, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type TestServer } from './helpers/server.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));
+
+/** What a service instance may have left on the host: its run dir and cgroups. */
+function leftovers(instance: string): string[] {
+  const found: string[] = [];
+  if (existsSync(`/run/${instance}`)) found.push(`/run/${instance}`);
+  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+    if (existsSync(`/sys/fs/cgroup/${ctrl}/${instance}`)) found.push(`/sys/fs/cgroup/${ctrl}/${instance}`);
+  }
+  return found;
+}
 
 async function putProblem(base: string, id: string, body: Buffer, format: PackFormat = 'zip', query = '') {
   const res = await fetch(`${base}/v1/problems/${id}${query}`, { method: "PUT", body: new Uint8Array(body), headers: { 'content-type': CONTENT_TYPES[format] } });
@@ -221,6 +231,11 @@ describe('kill -9 of the service with problems', () => {
       const again = await putProblem(child.url, 'p', await pack(fixture('aplusb'), 'tar'), 'tar');
       assert.equal(again.status, 200, again.text);
       assert.equal(again.body.version, 3);
+      // A clean stop takes the sandboxes' cgroups and run dir with it.
+      child.proc.kill('SIGTERM');
+      assert.deepEqual(await child.exited, { code: 0, signal: null });
+      child = undefined;
+      assert.deepEqual(leftovers(instance), []);
     } finally {
       if (child) {
         child.proc.kill('SIGKILL');
@@ -256,6 +271,7 @@ describe('kill -9 of the service with problems', () => {
       child.proc.kill('SIGTERM');
       assert.deepEqual(await child.exited, { code: 0, signal: null });
       child = undefined;
+      assert.deepEqual(leftovers(instance), []);
     } finally {
       if (child) {
         child.proc.kill('SIGKILL');

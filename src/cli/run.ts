@@ -1,10 +1,9 @@
 // `gavel run`: one command in the sandbox, like isolate's CLI, for debugging limits and
 // for benchmarks. Prints the result as JSON.
-import { existsSync, readFileSync, statSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, statfsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Sandbox } from '../sandbox/sandbox.js';
-import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
+import { readCappedFd } from '../judge/workspace.js';
+import type { RunLimits, RunResult, RunSpec, StreamSpec } from '../sandbox/types.js';
 import { parseCount, parseFlags, parseSize, UsageError } from './args.js';
 
 
@@ -35,19 +34,29 @@ export async function runCommand(argv: string[]): Promise<number> {
   const dir = flags.get('--dir');
   if (dir && !(existsSync(dir) && statSync(dir).isDirectory())) throw new UsageError(`--dir: not a directory: ${dir}`);
 
-  const sandbox = Sandbox.open({ size: 1, name: `gavel-cli-${process.pid}` });
-  const scratch = mkdtempSync(join(tmpdir(), 'gavel-run-'));
+  // Loaded only now: a usage error costs no native library, no seccomp filter, no pool.
+  const { Sandbox } = await import('../sandbox/sandbox.js');
+  // One slot, its short-lived root skeleton in memory when /run is on a disk.
+  const sandbox = Sandbox.open({ size: 1, name: `gavel-cli-${process.pid}`, runDir: cliRunDir(`gavel-cli-${process.pid}`) });
+  // The outputs in memory (one pair per run, so each starts at offset 0), unless asked for in files.
+  let outputs: number[] = [];
+  const freshOutputs = () => {
+    for (const fd of outputs) closeSync(fd);
+    outputs = [sandbox.memoryFile('stdout'), sandbox.memoryFile('stderr')];
+  };
   try {
-    const outPath = flags.get('--stdout') ? resolve(flags.get('--stdout')!) : join(scratch, 'stdout');
-    const errPath = flags.get('--stderr') ? resolve(flags.get('--stderr')!) : join(scratch, 'stderr');
+    const stream = (flag: '--stdout' | '--stderr', i: number): StreamSpec =>
+      flags.has(flag) ? { kind: 'file', path: resolve(flags.get(flag)!) } : { kind: 'fd', fd: outputs[i] };
     const once = async (): Promise<RunResult> => {
-      const workDir = dir ? resolve(dir) : sandbox.makeWorkDir();
+      // Without --dir, an empty work dir in memory, gone with the run.
+      const workDir = dir ? resolve(dir) : sandbox.makeMemoryWorkDir(limits.memoryBytes);
+      freshOutputs();
       try {
         const spec: RunSpec = {
           argv: command, limits, workDir,
           stdin: stdin ? { kind: 'file', path: resolve(stdin) } : { kind: 'null' },
-          stdout: { kind: 'file', path: outPath },
-          stderr: { kind: 'file', path: errPath },
+          stdout: stream('--stdout', 0),
+          stderr: stream('--stderr', 1),
         };
         return await sandbox.run(spec);
       } finally {
@@ -56,8 +65,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     const withOutput = (r: RunResult) => ({
       ...r,
-      ...(flags.has('--stdout') ? {} : { stdout: preview(outPath) }),
-      ...(flags.has('--stderr') ? {} : { stderr: preview(errPath) }),
+      ...(flags.has('--stdout') ? {} : { stdout: preview(outputs[0]) }),
+      ...(flags.has('--stderr') ? {} : { stderr: preview(outputs[1]) }),
     });
     if (repeat === 1) {
       const r = await once();
@@ -76,15 +85,32 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ runs: repeat, medianMs: q(0.5), p90Ms: q(0.9), last: withOutput(last!) }) + '\n');
     return last!.status === 'SE' ? 1 : 0;
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    for (const fd of outputs) closeSync(fd);
     await sandbox.close();
   }
 }
 
-function preview(path: string): string {
+/**
+ * Where the CLI's pool keeps its slot's skeleton: /run/<name> when /run is a tmpfs (as on
+ * systemd hosts), else /dev/shm/<name>. Made and removed within one short process, it
+ * would otherwise cost dozens of journaled directory and file operations.
+ */
+function cliRunDir(name: string): string {
+  for (const base of ['/run', '/dev/shm']) {
+    try {
+      if (statfsSync(base).type === TMPFS_MAGIC) return join(base, name);
+    } catch {
+      // not there
+    }
+  }
+  return join('/run', name);
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+function preview(fd: number): string {
   try {
-    const b = readFileSync(path);
-    return b.subarray(0, PREVIEW_BYTES).toString('utf8') + (b.length > PREVIEW_BYTES ? `\n[... ${b.length - PREVIEW_BYTES} more bytes]` : '');
+    return readCappedFd(fd, PREVIEW_BYTES);
   } catch {
     return '';
   }

@@ -1,15 +1,14 @@
 // The judge as the HTTP layer and the CLI see it: languages, limits and caps, judging a
 // submission, and single low-level runs (POST /v1/run).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Sandbox, type SandboxOptions } from '../sandbox/sandbox.js';
 import { detectLanguages } from './languages.js';
 import { SubmissionPipeline, resolveLimits, type JudgeContext } from './pipeline.js';
 import type { Judge, JudgeEvent, Limits, RunRequest, RunResponse, Submission } from './schema.js';
-import { readCapped, safeRelative } from './workspace.js';
+import { readCappedFd, safeRelative } from './workspace.js';
 import { validateRun, validateSubmission, type CheckContext } from './checks.js';
-import { ScratchDirs } from './scratch.js';
 import { CompileCache } from './compile-cache.js';
 
 export { InputError } from './checks.js';
@@ -41,13 +40,14 @@ export const DEFAULT_COMPILE_CACHE_BYTES = 256 << 20;
 /** The Judge backed by this host's sandbox pool. */
 class SandboxJudge implements Judge {
   readonly caps: Required<Limits>;
-  private scratch: ScratchDirs;
   private readonly checks: CheckContext;
   // ctx and pipeline are public for problem judging (src/problems/), which builds on them.
   constructor(private sandbox: Sandbox, readonly ctx: JudgeContext, readonly pipeline: SubmissionPipeline) {
     this.caps = ctx.caps;
-    this.checks = { languages: [...ctx.languages.keys()], caps: ctx.caps };
-    this.scratch = new ScratchDirs(join(sandbox.pool.runDir, 'work'), sandbox.pool.size);
+    this.checks = {
+      languages: [...ctx.languages.keys()], caps: ctx.caps,
+      entryName: (id) => { const source = ctx.languages.get(id)?.source; return source && !source.includes('{') ? source : undefined; },
+    };
   }
 
   languages() {
@@ -72,7 +72,15 @@ class SandboxJudge implements Judge {
   async execute(req: RunRequest, signal?: AbortSignal): Promise<RunResponse> {
     this.validateRun(req);
     const L = resolveLimits(this.ctx, { processes: 16, ...req.limits });
-    const scratch = this.scratch.take();
+    // The box and the streams in memory: a run with files costs no directory made or
+    // removed and nothing written to a disk. The box's tmpfs is as large as the memory
+    // limit, which also bounds what the program writes there.
+    const box = req.language === undefined ? this.sandbox.makeMemoryWorkDir(L.memoryBytes) : undefined;
+    const fds: number[] = [];
+    const memoryFile = (name: string) => {
+      fds.push(this.sandbox.memoryFile(name));
+      return fds[fds.length - 1];
+    };
     let built: Awaited<ReturnType<SubmissionPipeline['build']>>['built'];
     try {
       let argv = req.cmd ?? [];
@@ -84,32 +92,35 @@ class SandboxJudge implements Judge {
         built = b.built;
         argv = built.argv.map((a) => a.replace('{heapMb}', String(Math.floor(L.memoryBytes / (1 << 20)))));
       }
+      const [stdin, stdout, stderr] = [req.stdin ? memoryFile('stdin') : -1, memoryFile('stdout'), memoryFile('stderr')];
       for (const [name, content] of Object.entries(req.files ?? {})) {
         const rel = safeRelative(name);
-        mkdirSync(join(scratch.box, rel, '..'), { recursive: true });
-        writeFileSync(join(scratch.box, rel), content);
+        if (rel.includes('/')) mkdirSync(join(box!, rel, '..'), { recursive: true });
+        writeFileSync(join(box!, rel), content);
       }
-      if (req.stdin) writeFileSync(scratch.stdin, req.stdin);
+      // Written at position 0, so the file offset the program reads from stays at 0.
+      if (req.stdin) writeSync(stdin, Buffer.from(req.stdin), 0, Buffer.byteLength(req.stdin), 0);
       const lang = built?.lang;
       const r = await this.sandbox.run({
-        argv, workDir: built ? built.ws.box : scratch.box, sealedWorkDir: !!built, env: lang?.env, readOnlyPaths: lang?.readOnlyPaths,
+        argv, workDir: built ? built.ws.box : box!, sealedWorkDir: !!built, env: lang?.env, readOnlyPaths: lang?.readOnlyPaths,
         limits: {
           ...L,
           memoryBytes: L.memoryBytes + (lang?.extraMemoryBytes ?? 0),
           processes: L.processes + (lang?.extraProcesses ?? 0),
         },
-        stdin: req.stdin ? { kind: 'file', path: scratch.stdin } : { kind: 'null' },
-        stdout: { kind: 'file', path: scratch.stdout }, stderr: { kind: 'file', path: scratch.stderr }, signal,
+        stdin: req.stdin ? { kind: 'fd', fd: stdin } : { kind: 'null' },
+        stdout: { kind: 'fd', fd: stdout }, stderr: { kind: 'fd', fd: stderr }, signal,
       });
       return {
         status: r.status, ...(r.limit ? { limit: r.limit } : {}), exitCode: r.exitCode, signal: r.signal,
         cpuTimeMs: r.cpuTimeMs, wallTimeMs: r.wallTimeMs, memoryBytes: r.memoryBytes,
-        stdout: readCapped(scratch.stdout, this.ctx.previewBytes), stderr: readCapped(scratch.stderr, this.ctx.previewBytes),
+        stdout: readCappedFd(stdout, this.ctx.previewBytes), stderr: readCappedFd(stderr, this.ctx.previewBytes),
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {
       if (built) this.pipeline.discard(built.ws);
-      this.scratch.give(scratch);
+      for (const fd of fds) closeSync(fd);
+      if (box) this.sandbox.removeWorkDir(box);
     }
   }
 
@@ -123,7 +134,6 @@ class SandboxJudge implements Judge {
 
   async close() {
     await this.sandbox.close();
-    this.scratch.clear();
     this.ctx.compileCache?.clear();
   }
 }

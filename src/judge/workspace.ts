@@ -59,12 +59,17 @@ export function readCapped(path: string, max: number): string {
     return '';
   }
   try {
-    const size = fstatSync(fd).size;
-    const b = Buffer.alloc(Math.min(size, max));
-    const n = readSync(fd, b, 0, b.length, 0);
-    const text = b.subarray(0, n).toString('utf8');
-    return size > max ? `${text}\n[... ${size - max} more bytes]` : text;
+    return readCappedFd(fd, max);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The same from an open file (read from position 0, whatever its offset). */
+export function readCappedFd(fd: number, max: number): string {
+  const size = fstatSync(fd).size;
+  const b = Buffer.alloc(Math.min(size, max));
+  const n = b.length ? readSync(fd, b, 0, b.length, 0) : 0;
+  const text = b.subarray(0, n).toString('utf8');
+  return size > max ? `${text}\n[... ${size - max} more bytes]` : text;
 }

@@ -10,7 +10,7 @@
 //   versions/<id>/<version>/    files/ (validators, include/), build/ (compiled validators),
 //                               tree/ (the test data under its package names, hard links to blobs)
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -192,7 +192,14 @@ export class Importer {
       for (const [p, ext] of [[t.input, '.in'], [t.answer, '.ans']] as const) {
         const dest = join(tree, ...`${t.name}${ext}`.split('/'));
         mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
-        linkSync(await this.o.blobs.localPath(blobs[p]), dest);
+        const blob = await this.o.blobs.localPath(blobs[p]);
+        // A link when the blob is on this filesystem (the local store); a copy otherwise.
+        try {
+          linkSync(blob, dest);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+          copyFileSync(blob, dest);
+        }
       }
     }
   }

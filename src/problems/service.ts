@@ -13,8 +13,8 @@ import { checkProblemId, Importer, keptPath, versionDirs, type ImportHooks } fro
 import { ProblemPipeline, type ProblemRun } from './judging.js';
 import { buildProgram } from './programs.js';
 import { SqliteProblemStore } from './sqlite.js';
-import { ImportBusyError, summarize, type ProblemStore, type StoredVersion } from './store.js';
-import type { ProblemMeta, ProblemSummary } from './types.js';
+import { ImportBusyError, summarize, type BlobStore, type ProblemStore, type StoredVersion } from './store.js';
+import type { ProblemSummary } from './types.js';
 
 export const DEFAULT_MAX_PROBLEM_BYTES = 4 * 1024 ** 3;
 export const DEFAULT_MAX_PROBLEM_FILES = 20_000;
@@ -64,21 +64,24 @@ export interface ProblemServiceOptions {
   maxBytes?: number;
   maxFiles?: number;
   synchronous?: 'FULL' | 'NORMAL';
+  /** Other backends of the registry and the blobs (default: SQLite and files in the data dir). */
+  store?: ProblemStore;
+  blobs?: BlobStore;
 }
 
 export class ProblemService {
   readonly base: string;
   readonly store: ProblemStore;
-  readonly blobs: FileBlobStore;
+  readonly blobs: BlobStore;
   readonly importer: Importer;
   readonly judge: ProblemPipeline;
 
   private constructor(o: ProblemServiceOptions) {
     this.base = join(o.dataDir, 'problems');
     mkdirSync(this.base, { recursive: true, mode: 0o755 });
-    this.store = new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
+    this.store = o.store ?? new SqliteProblemStore(o.dataDir, { synchronous: o.synchronous });
     // With synchronous=FULL the registry survives power loss; the blobs it points at must too.
-    this.blobs = new FileBlobStore(join(this.base, 'blobs'), (o.synchronous ?? 'FULL') === 'FULL');
+    this.blobs = o.blobs ?? new FileBlobStore(join(this.base, 'blobs'), (o.synchronous ?? 'FULL') === 'FULL');
     this.judge = new ProblemPipeline(o.pipeline, o.ctx, this.blobs, this.base);
     const compileLimits = { ...o.ctx.compileLimits, timeMs: Math.max(o.ctx.compileLimits.timeMs, 60_000), wallTimeMs: Math.max(o.ctx.compileLimits.wallTimeMs, 120_000) };
     const hooks: ImportHooks = {
@@ -174,10 +177,6 @@ export class ProblemService {
       return result;
     }
     return this.judge.judge(v, run, onEvent, signal);
-  }
-
-  meta(v: StoredVersion): ProblemMeta {
-    return v.meta;
   }
 
   close(): Promise<void> {

@@ -2,7 +2,7 @@
 // node's slots free up. It holds nothing the store does not: at start, the service re-queues
 // the store's unfinished submissions (SubmissionService.recover), so a crash loses no job.
 import type { Logger } from 'pino';
-import type { Slots } from './slots.js';
+import { retryAfterSeconds, type Slots } from './slots.js';
 import { CancelledError, InterruptedError, type CancelOutcome, type Job, type JobHandler, type JobQueue } from './types.js';
 
 interface Entry {
@@ -112,9 +112,4 @@ export class MemoryQueue implements JobQueue {
     const notify = this.o.onPosition;
     if (notify) this.waiting.forEach((e, i) => notify(e.job.id, i + 1));
   }
-}
-
-/** Retry-After for a new submission: the queue ahead of it drained at the recent pace. */
-export function retryAfterSeconds(depth: number, meanJobMs: number, slots: number): number {
-  return Math.max(1, Math.ceil((depth * meanJobMs) / Math.max(1, slots) / 1000));
 }

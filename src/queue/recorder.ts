@@ -2,11 +2,17 @@
 // next seq), publishes each on the event bus once it is durable and in seq order, and finishes
 // the submission (outcome + final event in one write, then metrics and the callback). Used by
 // the worker judging a submission, and by whoever cancels one that no worker has yet.
+//
+// Writes of one submission go to the store one batch at a time, in seq order, so the store never
+// holds an event whose predecessor is missing (a replay could skip it). A write the storage
+// refuses (StorageError: full, read-only, failing) is retried until it is stored; meanwhile
+// events wait here, at most MAX_PENDING of them: past that the recorder reports a stall and the
+// worker stops judging, drops what was not stored and judges again once writes work.
 import type { Logger } from 'pino';
 import type { CompileResult, JudgeEvent, JudgeResult, TestResult } from '../judge/schema.js';
 import type { EventBus } from '../events/types.js';
 import type { Metrics } from '../metrics.js';
-import type { Outcome, Store, StoredEvent, SubmissionRecord } from '../store/index.js';
+import { StorageError, type Outcome, type Store, type StoredEvent, type SubmissionRecord } from '../store/index.js';
 import { toView } from '../view.js';
 import type { WebhookSender } from '../webhook.js';
 
@@ -20,12 +26,32 @@ export interface RecorderDeps {
   telemetryHz: number;
 }
 
-interface Outgoing { ev: StoredEvent; state: 'wait' | 'ok' | 'drop' }
+/** Events of one submission held while the storage refuses writes; beyond it judging stops. */
+export const MAX_PENDING = 256;
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 1000;
+
+/** One write to the store: plain events (batched), or the status change / final outcome. */
+interface Pending {
+  ev: StoredEvent;
+  /** undefined: a plain event, appended with its neighbours in one write. */
+  write?: (ev: StoredEvent) => Promise<unknown>;
+  settle: (stored: boolean) => void;
+}
 
 export class SubmissionRecorder {
   readonly log: Logger;
   private seq: number;
-  private readonly outbox: Outgoing[] = [];
+  private readonly pending: Pending[] = [];
+  private writing = false;
+  /** Events of the write in flight (the head of `pending`). */
+  private inFlight = 0;
+  /** The last write was refused by the storage, and none has succeeded since. */
+  private refused = false;
+  private abandoned = false;
+  private stalled = false;
+  /** Called once when MAX_PENDING events wait on a refusing storage. */
+  onStall?: () => void;
   private status: SubmissionRecord['status'];
   private lastTelemetry = 0;
   private compile?: CompileResult;
@@ -53,7 +79,7 @@ export class SubmissionRecorder {
 
   /** Stores one durable event of any type. */
   record(type: string, data: unknown): Promise<boolean> {
-    return this.emit(type, data, (ev) => this.d.store.appendEvents(this.id, [ev]));
+    return this.emit(type, data);
   }
 
   /** The judge's event handler; never throws into the judge. */
@@ -134,14 +160,15 @@ export class SubmissionRecorder {
       lastSeq: 0, callbackAttempts: 0,
     };
     const view = toView(rec);
-    let finishedHere = false;
+    let already = false;
     const stored = await this.emit('verdict', view, async (ev) => {
-      finishedHere = await this.d.store.finish(this.id, outcome, finishedAt, ev);
-      if (!finishedHere) throw new AlreadyFinished();
+      if (await this.d.store.finish(this.id, outcome, finishedAt, ev)) return;
+      already = true;
+      throw new AlreadyFinished();
     });
     await this.flushed();
     if (!stored) {
-      if (!finishedHere) this.log.warn('already finished by another attempt; this outcome is dropped');
+      if (already) this.log.warn('already finished by another attempt; this outcome is dropped');
       return false;
     }
     const m = this.d.metrics;
@@ -157,37 +184,94 @@ export class SubmissionRecorder {
 
   /** Resolves once every event recorded so far has been stored (or dropped) and published. */
   flushed(): Promise<void> {
-    if (this.outbox.length === 0) return Promise.resolve();
+    if (this.pending.length === 0 && !this.writing) return Promise.resolve();
     return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
   /**
-   * Allocates the next seq, hands the event to `persist`, and publishes it once that resolves,
-   * after every earlier one (an event that fails to persist is dropped: it would not survive a
-   * restart, so no client may see it). Resolves whether it was stored; never rejects.
+   * Stops retrying: what is not stored yet is dropped (never published), and so is anything
+   * recorded from now on. For shutdown, and for a stall before judging again from scratch.
    */
-  private emit(type: string, data: unknown, persist: (ev: StoredEvent) => Promise<unknown>): Promise<boolean> {
-    const ev: StoredEvent = { seq: ++this.seq, type, data, at: Date.now() };
-    const out: Outgoing = { ev, state: 'wait' };
-    this.outbox.push(out);
-    return persist(ev).then(
-      () => { out.state = 'ok'; return true; },
-      (err: unknown) => {
-        out.state = 'drop';
-        if (!(err instanceof AlreadyFinished)) {
-          this.log.error({ err, seq: ev.seq, type: ev.type }, 'could not store an event; it is not sent');
-        }
-        return false;
-      },
-    ).finally(() => this.pump());
+  abandon(): void {
+    this.abandoned = true;
+    for (const p of this.pending.splice(this.inFlight)) p.settle(false);
+    this.settleFlush();
   }
 
-  private pump(): void {
-    while (this.outbox.length && this.outbox[0].state !== 'wait') {
-      const { ev, state } = this.outbox.shift()!;
-      if (state === 'ok') void this.d.bus.publish(this.id, ev);
+  /**
+   * Allocates the next seq and queues the event's write (`write`, or a plain append); it is
+   * published once stored, after every earlier one. Resolves whether it was stored; never rejects.
+   */
+  private emit(type: string, data: unknown, write?: (ev: StoredEvent) => Promise<unknown>): Promise<boolean> {
+    const ev: StoredEvent = { seq: ++this.seq, type, data, at: Date.now() };
+    if (this.abandoned) return Promise.resolve(false);
+    return new Promise<boolean>((settle) => {
+      this.pending.push({ ev, write, settle });
+      if (this.refused && this.pending.length > MAX_PENDING && !this.stalled) {
+        this.stalled = true;
+        this.onStall?.();
+      }
+      void this.drain();
+    });
+  }
+
+  /** Writes the pending events in order, one batch at a time, until none is left. */
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.pending.length) {
+        const head = this.pending[0];
+        let n = 1;
+        if (!head.write) while (n < this.pending.length && !this.pending[n].write && n < MAX_PENDING) n++;
+        const batch = this.pending.slice(0, n);
+        this.inFlight = n;
+        const stored = await this.store(batch);
+        this.inFlight = 0;
+        this.pending.splice(0, batch.length);
+        for (const p of batch) {
+          if (stored) await this.d.bus.publish(this.id, p.ev).catch(() => undefined);
+          p.settle(stored);
+        }
+      }
+    } finally {
+      this.writing = false;
+      this.settleFlush();
     }
-    if (this.outbox.length === 0) for (const f of this.flushWaiters.splice(0)) f();
+  }
+
+  /** One write, retried while the storage refuses it; false when it is dropped. */
+  private async store(batch: Pending[]): Promise<boolean> {
+    const head = batch[0];
+    let delay = RETRY_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      if (this.abandoned) return false;
+      try {
+        if (head.write) await head.write(head.ev);
+        else await this.d.store.appendEvents(this.id, batch.map((p) => p.ev));
+        this.refused = false;
+        if (attempt > 1) this.log.info({ attempt, seq: head.ev.seq }, 'the store takes writes again; stored what waited');
+        return true;
+      } catch (err) {
+        if (err instanceof AlreadyFinished) return false;
+        if (!(err instanceof StorageError)) {
+          this.log.error({ err, seq: head.ev.seq, type: head.ev.type }, 'could not store an event; it is not sent');
+          return false;
+        }
+        this.refused = true;
+        if (this.pending.length > MAX_PENDING && !this.stalled) {
+          this.stalled = true;
+          this.onStall?.();
+        }
+        if (attempt === 1) this.log.warn({ err, seq: head.ev.seq, type: head.ev.type }, 'the store refuses writes; retrying until it takes them');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+      }
+    }
+  }
+
+  private settleFlush(): void {
+    if (this.pending.length === 0 && !this.writing) for (const f of this.flushWaiters.splice(0)) f();
   }
 }
 

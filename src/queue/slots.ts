@@ -14,17 +14,19 @@ export class Slots {
   private readonly runWaiters: RunWaiter[] = [];
   private readonly freeListeners = new Set<() => void>();
   private refusing?: () => Error;
+  /** Running mean of how long a slot is held (judging or a run), for Retry-After. */
+  private meanHoldMs = 100;
 
   /**
    * @param size how many slots (read on each use: the judge's pool size)
    * @param runQueueMax how many runs may wait for a slot (GAVEL_RUN_QUEUE_MAX)
-   * @param retryAfter seconds for the 429 when that many already wait
    */
-  constructor(
-    private readonly size: () => number,
-    private readonly runQueueMax: number,
-    private readonly retryAfter: () => number = () => 1,
-  ) {}
+  constructor(private readonly size: () => number, private readonly runQueueMax: number) {}
+
+  /** Seconds until a run that joins the line now would get a slot: the line drained at the recent pace. */
+  retryAfter(): number {
+    return retryAfterSeconds(this.runWaiters.length + 1, this.meanHoldMs, this.capacity);
+  }
 
   get capacity(): number { return Math.max(1, this.size()); }
   get busy(): number { return this.used; }
@@ -87,10 +89,12 @@ export class Slots {
 
   private take(): Release {
     this.used++;
+    const since = Date.now();
     let given = false;
     return () => {
       if (given) return;
       given = true;
+      this.meanHoldMs = 0.8 * this.meanHoldMs + 0.2 * (Date.now() - since);
       this.used--;
       this.handOut();
     };
@@ -106,4 +110,9 @@ export class Slots {
 
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
+/** Retry-After for work joining a line `depth` long: the line drained at the recent pace, at least 1 s. */
+export function retryAfterSeconds(depth: number, meanJobMs: number, slots: number): number {
+  return Math.max(1, Math.ceil((depth * meanJobMs) / Math.max(1, slots) / 1000));
 }

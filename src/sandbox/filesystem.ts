@@ -1,9 +1,11 @@
 // What a cell's filesystem view is made of, on the host. Each slot owns a root skeleton,
 // built once when the slot is made: the top-level directories, the symlinks of a merged
-// /usr, copies of the few /etc files programs read at start, and the five harmless device
-// nodes. plans.ts turns it into the slot's template mount namespace; per run a cell gets
-// the writable /box, optionally a read-only /data and extra read-only paths (perRunMounts).
-import { chmodSync, cpSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+// /usr, copies of the few /etc files programs read at start (the /etc directories among
+// them are bound read-only instead: copying their ~550 entries was most of the cost of
+// making and removing a pool), and the five harmless device nodes. plans.ts turns it into
+// the slot's template mount namespace; per run a cell gets the writable /box, optionally
+// a read-only /data and extra read-only paths (perRunMounts).
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { MOUNT_ATTR as A } from './linux.js';
 import { mknod } from './native.js';
@@ -36,6 +38,11 @@ export function boundSystemDirs(): string[] {
   return systemDirs;
 }
 
+/** The /etc directories of ETC_ENTRIES on this host, bound read-only into the view. */
+export function boundEtcDirs(): string[] {
+  return ETC_ENTRIES.map((e) => `/etc/${e}`).filter((p) => lkind(p) === 'dir');
+}
+
 export interface SkeletonFiles { passwd: string; group: string }
 
 /** Builds (or rebuilds) a slot's root skeleton at `root` on the host. */
@@ -50,7 +57,10 @@ export function prepareRoot(root: string, files: SkeletonFiles): void {
   }
   for (const e of ETC_ENTRIES) {
     const src = `/etc/${e}`;
-    if (lkind(src)) cpSync(src, `${root}/etc/${e}`, { recursive: true, verbatimSymlinks: true, dereference: false });
+    const k = lkind(src);
+    if (k === 'link') symlinkSync(readlinkSync(src), `${root}/etc/${e}`);
+    else if (k === 'file') copyFileSync(src, `${root}/etc/${e}`);
+    else if (k === 'dir') mkdirSync(`${root}/etc/${e}`, { mode: 0o755 }); // a mount point: see boundEtcDirs
   }
   writeFileSync(`${root}/etc/passwd`, files.passwd, { mode: 0o644 });
   writeFileSync(`${root}/etc/group`, files.group, { mode: 0o644 });
@@ -65,15 +75,17 @@ export function prepareRoot(root: string, files: SkeletonFiles): void {
   }
 }
 
-export interface RunMount { source: string; target: string; attr: number }
+/** A host path to clone, or (`fd`) a detached mount to attach as it is. */
+export interface RunMount { source: string; target: string; attr: number; fd?: number }
 
 /**
- * The per-run mounts: host source → target inside the sandbox, with MOUNT_ATTR_* flags.
+ * The per-run mounts: host source → target inside the sandbox, with MOUNT_ATTR_* flags;
+ * `workTree` is the detached mount of a memory work dir, attached as /box itself.
  * Mount points for extra read-only paths are made in the host skeleton, which the
  * sandbox sees through its bind.
  */
-export function perRunMounts(rootDir: string, o: { workDir: string; dataDir?: string; readOnlyPaths?: string[] }): RunMount[] {
-  const out: RunMount[] = [{ source: o.workDir, target: '/box', attr: A.NOSUID | A.NODEV }];
+export function perRunMounts(rootDir: string, o: { workDir: string; dataDir?: string; readOnlyPaths?: string[] }, workTree?: number): RunMount[] {
+  const out: RunMount[] = [{ source: o.workDir, target: '/box', attr: A.NOSUID | A.NODEV, fd: workTree }];
   if (o.dataDir) out.push({ source: o.dataDir, target: '/data', attr: A.RDONLY | A.NOSUID | A.NODEV });
   for (const p of o.readOnlyPaths ?? []) {
     const abs = posix.resolve(p);

@@ -74,6 +74,11 @@ export class GoMessage {
     return this.item(I.CHDIR, GoMessage.str(path));
   }
 
+  /** Ask init for this run's phase times (TRACE records; see notes.ts). */
+  trace(): this {
+    return this.item(I.TRACE, Buffer.alloc(0));
+  }
+
   build(): Buffer {
     return Buffer.concat(this.parts);
   }

@@ -27,6 +27,7 @@ export const SIG = { KILL: 9, XCPU: 24, XFSZ: 25 } as const;
 export const CLD = { EXITED: 1, KILLED: 2, DUMPED: 3 } as const;
 
 export const O_CLOEXEC = 0o2000000;
+export const MFD_CLOEXEC = 1;
 
 /** seccomp BPF: the instruction cap, the x32 syscall bit and the opcode of its guard. */
 export const BPF_MAXINSNS = 4096;

@@ -4,7 +4,7 @@ import koffi from 'koffi';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errnoName, O_CLOEXEC } from './linux.js';
+import { errnoName, MFD_CLOEXEC, O_CLOEXEC } from './linux.js';
 import { checkProtocol, type ProtocolEntry } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,6 +27,7 @@ function loadLib() {
     spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err, _Out_ int32_t *control)'),
     go: so.func('int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds)'),
     cloneTree: so.func('int gv_clone_tree(const char *path, uint64_t attr)'),
+    tmpfs: so.func('int gv_tmpfs(uint64_t bytes)'),
     makeTemplate: so.func('int gv_make_template(uint8_t *plan, uint32_t len, _Out_ int32_t *err)'),
     kill: so.func('int gv_kill(uint64_t token, int sig)'),
     makeNamespaces: so.func('int gv_make_namespaces(_Out_ int32_t *fds, _Out_ const char **step)'),
@@ -67,6 +68,7 @@ function loadLibc() {
   return {
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
     mknod: c.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    memfdCreate: c.func('int memfd_create(const char *name, uint32_t flags)'),
     errno: () => koffi.errno(),
   };
 }
@@ -80,6 +82,13 @@ export function pipe2(): [read: number, write: number] {
   const fds = new Int32Array(2);
   if (libc().pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`gavel: pipe2 failed: ${errnoName(libc().errno())}`);
   return [fds[0], fds[1]];
+}
+
+/** An anonymous in-memory file (close-on-exec), e.g. for a run's output. */
+export function memfd(name: string): number {
+  const fd = libc().memfdCreate(name, MFD_CLOEXEC);
+  if (fd < 0) throw new Error(`gavel: memfd_create failed: ${errnoName(libc().errno())}`);
+  return fd;
 }
 
 /** Creates a device node (Node has no mknod); used for the sandbox's /dev skeleton. */
@@ -124,6 +133,13 @@ export function sendGo(control: number, msg: Buffer, fds: number[]): void {
 export function cloneTree(path: string, attr: number): number {
   const fd = native().cloneTree(path, attr);
   if (fd < 0) throw new Error(`gavel: cannot clone the mount tree of ${path}: ${errnoName(-fd)}`);
+  return fd;
+}
+
+/** A new tmpfs of `bytes` as a detached mount (see gv_tmpfs); returns its fd. */
+export function detachedTmpfs(bytes: number): number {
+  const fd = native().tmpfs(Math.max(4096, Math.floor(bytes)));
+  if (fd < 0) throw new Error(`gavel: cannot make a tmpfs work dir: ${errnoName(-fd)}`);
   return fd;
 }
 

@@ -1,6 +1,6 @@
 // Parses the reaper's notes (struct gv_note, native/protocol.h): what Node learns when a
 // run ends or a sandbox dies, with the status records init left for that run.
-import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, STATUS_REC_SIZE, stepName } from './protocol.js';
+import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, STATUS_REC_SIZE, stepName, Trace } from './protocol.js';
 
 /**
  * The end of one run ('run': the cell lives on and is clean again), or the end of a
@@ -20,6 +20,17 @@ export interface ExitRecord {
   execStep?: string;
   /** gavel-init could not carry out the go message: which step, and errno. */
   goFailure?: { step: string; errno: number };
+  /** For a traced run: CLOCK_MONOTONIC stamps (ns) of init's and the child's phases. */
+  stamps?: Partial<InitStamps>;
+  /** The previous traced run's mount detach, done after its report: start and end (ns). */
+  previousDetach?: { reported: bigint; detached: bigint };
+}
+
+/** The phases of one run inside the cell, in order. */
+export interface InitStamps {
+  received: bigint; parsed: bigint; forked: bigint;
+  childStarted: bigint; privilegesDropped: bigint; filterInstalled: bigint;
+  reaped: bigint; swept: bigint; tmpChecked: bigint;
 }
 
 /** One note of NOTE_SIZE bytes; throws on a magic that is not a note's. */
@@ -56,6 +67,15 @@ export function parseNote(b: Buffer): ExitRecord {
       if (a < 0) rec.execStep = stepName(-a);
     } else if (kind === Rec.GO_FAIL) {
       rec.goFailure = { step: stepName(b.readInt32LE(off + 4)), errno: Number(b.readBigInt64LE(off + 8)) };
+    } else if (kind === Rec.TRACE) {
+      const [x, y, z] = [b.readBigInt64LE(off + 8), b.readBigInt64LE(off + 16), b.readBigInt64LE(off + 24)];
+      const s = (rec.stamps ??= {});
+      switch (b.readInt32LE(off + 4)) {
+        case Trace.INIT_START: Object.assign(s, { received: x, parsed: y, forked: z }); break;
+        case Trace.CHILD: Object.assign(s, { childStarted: x, privilegesDropped: y, filterInstalled: z }); break;
+        case Trace.INIT_END: Object.assign(s, { reaped: x, swept: y, tmpChecked: z }); break;
+        case Trace.DETACH: rec.previousDetach = { reported: x, detached: y }; break;
+      }
     }
   }
   return rec;

@@ -1,7 +1,7 @@
 // The two plans a slot runs in a clone child (native/child.c), built once per slot: the
 // template plan that makes the slot's mount namespace, and the cell plan that every cell
 // of the slot starts with, up to gavel-init waiting for its first go message.
-import { boundSystemDirs } from './filesystem.js';
+import { boundEtcDirs, boundSystemDirs } from './filesystem.js';
 import { CLONE, MS } from './linux.js';
 import { PlanBuilder } from './plan.js';
 import type { Slot } from './pool.js';
@@ -16,7 +16,8 @@ function bindReadOnly(plan: PlanBuilder, src: string, dst: string): void {
 
 /**
  * The slot's template mount namespace: its root skeleton (filesystem.ts) as the read-only
- * root, /usr (and any other real system directory) read-only. It ends in EXIT; the
+ * root, /usr (and any other real system directory) and the /etc directories programs
+ * read at start, read-only. It ends in EXIT; the
  * namespace lives on through the fd OPEN_NS leaves in our fd table. A cell then copies
  * the template (a handful of mounts, no pivot_root, no copy of the host's mount table to
  * detach).
@@ -30,7 +31,7 @@ export function templatePlan(rootDir: string): PlanBuilder {
   plan.add(Op.MOUNT, null, '/', null, MS.REC | MS.PRIVATE, null);
   // The skeleton becomes a mount point of its own, so pivot_root can use it.
   plan.add(Op.MOUNT, R, R, null, MS.BIND, null);
-  for (const d of boundSystemDirs()) bindReadOnly(plan, d, R + d);
+  for (const d of [...boundSystemDirs(), ...boundEtcDirs()]) bindReadOnly(plan, d, R + d);
   plan.add(Op.PIVOT, R);
   // Read-only from here on, except what gets mounted on top. Not nodev: /dev's nodes live here.
   plan.add(Op.MOUNT, null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID, null);

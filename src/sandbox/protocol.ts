@@ -31,14 +31,18 @@ export const Rec = {
   EXIT: fourcc('exit'),
   EXEC_FAIL: fourcc('exec'),
   GO_FAIL: fourcc('gofl'),
+  TRACE: fourcc('trce'),
 } as const;
+
+/** What the three stamps of a TRACE record are (native/protocol.h, enum gv_trace). */
+export const Trace = { INIT_START: 1, CHILD: 2, INIT_END: 3, DETACH: 4 } as const;
 
 // ---- Notes: reaper → Node -------------------------------------------------------------------
 
 export const Note = { RUN: fourcc('runx'), DEATH: fourcc('dead') } as const;
-export const NOTE_SIZE = 128;
+export const NOTE_SIZE = 256;
 export const NOTE_DATA_OFFSET = 48;
-export const NOTE_DATA_BYTES = 80;
+export const NOTE_DATA_BYTES = 208;
 
 // ---- The go message: Node → gavel-init ---------------------------------------------------
 
@@ -46,7 +50,7 @@ export const GO_MAGIC = fourcc('go!!');
 export const GO_HEADER_SIZE = 8;
 export const GO_ITEM_HEADER_SIZE = 8;
 
-export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8 } as const;
+export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8, TRACE: 9 } as const;
 
 /** What gavel-init accepts in one go message; more is refused (E2BIG), never cut. */
 export const GO_MAX = { BYTES: 64 << 20, FDS: 16, ARGS: 4096, ENVS: 4096, RLIMITS: 16, MOUNTS: 16, FILTER: 4096 } as const;
@@ -107,6 +111,7 @@ export const PROTOCOL: Readonly<Record<string, number | string>> = {
   'offsetof(struct gv_plan, fail_op)': PLAN_FAIL_OP_OFFSET,
   GV_STATUS_REC_SIZE: STATUS_REC_SIZE,
   ...Object.fromEntries(Object.entries(Rec).map(([k, v]) => [`GV_REC_${k}`, v])),
+  ...Object.fromEntries(Object.entries(Trace).map(([k, v]) => [`GV_TRACE_${k}`, v])),
   'sizeof(struct gv_status_rec)': STATUS_REC_SIZE,
   GV_NOTE_RUN: Note.RUN,
   GV_NOTE_DEATH: Note.DEATH,

@@ -4,7 +4,7 @@
 // end (classify.ts); init cleans the cell up for the next run itself. Only a run that
 // ends badly (a limit, a cancel) costs a fresh cell, made in the background on a libuv
 // thread.
-import { chownSync, closeSync, fstatSync, mkdtempSync, openSync, rmSync, constants as fsc } from 'node:fs';
+import { chownSync, closeSync, fstatSync, openSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { Cell } from './cell.js';
 import { classify } from './classify.js';
@@ -13,13 +13,14 @@ import { GoMessage } from './go.js';
 import { RLIMIT } from './linux.js';
 import { Monitor } from './monitor.js';
 import type { ExitRecord } from './notes.js';
-import { cloneTree, INIT_PATH, pipe2 } from './native.js';
+import { cloneTree, detachedTmpfs, INIT_PATH, memfd, pipe2 } from './native.js';
 import type { PlanBuilder } from './plan.js';
 import { cellPlan } from './plans.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { DEFAULT_TMP_BYTES, tmpOptions } from './protocol.js';
 import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
-import type { RunLimits, RunResult, RunSpec, StreamSpec } from './types.js';
+import type { RunLimits, RunResult, RunSpec, RunTrace, StreamSpec } from './types.js';
+import { WorkDirs } from './workdirs.js';
 
 export interface SandboxOptions extends PoolOptions {
   seccomp?: SeccompOptions;
@@ -36,6 +37,9 @@ export class Sandbox {
   private cells = new Map<Slot, Promise<Cell>>();
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
   private closing = false;
+  private workDirs: WorkDirs;
+  /** Memory work dirs by path: the fd of each one's detached tmpfs, until its run. */
+  private memoryDirs = new Map<string, number>();
 
   private constructor(opts: SandboxOptions) {
     this.filter = buildSeccompFilter(opts.seccomp);
@@ -43,6 +47,7 @@ export class Sandbox {
     this.devNull = openSync('/dev/null', fsc.O_RDWR);
     try {
       this.pool = new Pool(opts);
+      this.workDirs = new WorkDirs(join(this.pool.runDir, 'work'), join(this.pool.runDir, 'work-stock'), 2 * this.pool.size);
     } catch (e) {
       closeSync(this.initFd);
       closeSync(this.devNull);
@@ -59,13 +64,30 @@ export class Sandbox {
     return new Sandbox(opts);
   }
 
-  /** A fresh, empty work dir under the pool's run dir; remove it with removeWorkDir(). */
+  /** An empty work dir under the pool's run dir (root-owned, 0700); give it back with removeWorkDir(). */
   makeWorkDir(): string {
-    return mkdtempSync(join(this.pool.runDir, 'work', 'w'));
+    return this.workDirs.take();
   }
 
+  /** Ends a work dir from makeWorkDir() or makeMemoryWorkDir(). */
   removeWorkDir(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
+    const tree = this.memoryDirs.get(dir);
+    if (tree === undefined) return this.workDirs.give(dir);
+    this.memoryDirs.delete(dir);
+    if (tree >= 0) closeSync(tree); // never run
+  }
+
+  /**
+   * A work dir in memory for ONE run: a tmpfs of `bytes` (charged to memory, never to a
+   * disk; what the program writes there counts too), filled through the returned path and
+   * attached as /box itself. After its run its contents are gone; end it with
+   * removeWorkDir().
+   */
+  makeMemoryWorkDir(bytes: number): string {
+    const tree = detachedTmpfs(bytes);
+    const path = `/proc/self/fd/${tree}`;
+    this.memoryDirs.set(path, tree);
+    return path;
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
@@ -189,18 +211,27 @@ export class Sandbox {
     const L = spec.limits;
     const streams: { fd: number; owned: boolean }[] = [];
     const trees: number[] = [];
+    const node: NodeStamps = { start: process.hrtime.bigint(), reset: 0n, sent: 0n };
     let startedAt: bigint;
     try {
       checkRunLimits(L);
       if (spec.argv.length === 0) throw new Error('argv must not be empty');
       if (!spec.sealedWorkDir) chownSync(spec.workDir, slot.uid, slot.gid);
       streams.push(this.openStream(spec.stdin, false), this.openStream(spec.stdout, true), this.openStream(spec.stderr, true));
-      const mounts = perRunMounts(slot.rootDir, spec);
-      for (const m of mounts) trees.push(cloneTree(m.source, m.attr));
+      const memoryTree = this.memoryDirs.get(spec.workDir);
+      if (memoryTree === -1) throw new Error(`memory work dir ${spec.workDir} was already used by a run; make one per run`);
+      const mounts = perRunMounts(slot.rootDir, spec, memoryTree);
+      // A memory work dir's mount itself goes to init, once: from then on it is the cell's
+      // (our fd is closed below with the clones).
+      if (memoryTree !== undefined) this.memoryDirs.set(spec.workDir, -1);
+      for (const m of mounts) trees.push(m.fd ?? cloneTree(m.source, m.attr));
       const msg = this.goMessage(slot, spec, [streams[0].fd, streams[1].fd, streams[2].fd], trees, mounts.map((m) => m.target));
+      if (spec.trace) msg.trace();
+      node.reset = process.hrtime.bigint();
       slot.cgroup.reset({ memoryBytes: L.memoryBytes, pids: L.processes + 1, cpuQuota: L.cpuQuota, cpus: slot.cpus });
       startedAt = process.hrtime.bigint();
       cell.go(msg.build(), msg.fds);
+      node.sent = process.hrtime.bigint();
     } catch (e) {
       for (const s of streams) if (s.owned) closeSync(s.fd);
       this.replaceCell(slot, cell);
@@ -210,10 +241,12 @@ export class Sandbox {
     }
     // The sandbox has its own copy of stdin now; the outputs stay open to measure them.
     if (streams[0].owned) closeSync(streams[0].fd);
-    return this.watch(slot, cell, spec, streams, startedAt);
+    return this.watch(slot, cell, spec, streams, startedAt, node);
   }
 
-  private async watch(slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint): Promise<RunResult> {
+  private async watch(
+    slot: Slot, cell: Cell, spec: RunSpec, streams: { fd: number; owned: boolean }[], startedAt: bigint, node: NodeStamps,
+  ): Promise<RunResult> {
     const L = spec.limits;
     let killedAt: number | undefined;
     const kill = () => {
@@ -238,10 +271,12 @@ export class Sandbox {
       monitor.stop();
       spec.signal?.removeEventListener('abort', onAbort);
     }
-    const reportedAt = Number(process.hrtime.bigint()) / 1e6;
-    const nodeWallMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+    const noted = process.hrtime.bigint();
+    const reportedAt = Number(noted) / 1e6;
+    const nodeWallMs = Number(noted - startedAt) / 1e6;
     const stats = slot.cgroup.stats();
-    const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind === 'file' ? safeSize(streams[i].fd) : 0);
+    // Output to a file, or to an fd that is one (a memoryFile), counts against outputBytes.
+    const fileSize = (i: 1 | 2) => (spec[i === 1 ? 'stdout' : 'stderr']?.kind ? safeSize(streams[i].fd) : 0);
     const stdoutBytes = fileSize(1);
     const stderrBytes = fileSize(2);
     for (const s of streams.slice(1)) if (s.owned) closeSync(s.fd);
@@ -263,7 +298,18 @@ export class Sandbox {
       endedAt: killedAt ?? reportedAt,
     };
     const end = { rec, monitorReason: monitor.reason, oomKills: stats.oomKills, cancelled, argv0: spec.argv[0] };
-    return { ...base, ...classify(end, base, L) };
+    const result: RunResult = { ...base, ...classify(end, base, L) };
+    if (spec.trace) result.trace = runTrace(node, startedAt, rec, noted, process.hrtime.bigint());
+    return result;
+  }
+
+  /**
+   * An anonymous in-memory file (memfd) for a run's stream, as `{ kind: 'fd' }`: output
+   * written to it never touches a disk, is charged to the run's memory like any file, and
+   * is read back from position 0 (its size counts against outputBytes). Close it after.
+   */
+  memoryFile(name = 'gavel-stream'): number {
+    return memfd(name);
   }
 
   /**
@@ -281,19 +327,49 @@ export class Sandbox {
     const cells = [...this.cells.values()];
     this.cells.clear();
     await Promise.allSettled(cells.map(async (p) => (await p).dispose()));
+    this.workDirs.clear();
     this.pool.close();
     closeSync(this.initFd);
     closeSync(this.devNull);
   }
 }
 
+/** Node's own stamps of a run (process.hrtime: CLOCK_MONOTONIC, as init's). */
+interface NodeStamps { start: bigint; reset: bigint; sent: bigint }
+
+/** A traced run's phases in µs, from Node's stamps and init's (absent ones are omitted). */
+function runTrace(node: NodeStamps, goAt: bigint, rec: ExitRecord, noted: bigint, end: bigint): RunTrace {
+  const s = rec.stamps ?? {};
+  const us = (a: bigint | undefined, b: bigint | undefined) => (a !== undefined && b !== undefined && a > 0n && b > 0n ? round(Number(b - a) / 1000) : undefined);
+  const phases: RunTrace = {
+    prepare: us(node.start, node.reset)!,
+    cgroupReset: us(node.reset, goAt)!,
+    messageToInit: us(goAt, s.received),
+    parse: us(s.received, s.parsed),
+    fork: us(s.parsed, s.childStarted),
+    privilegeDrop: us(s.childStarted, s.privilegesDropped),
+    seccomp: us(s.privilegesDropped, s.filterInstalled),
+    execAndRun: us(s.filterInstalled, s.reaped),
+    sweep: us(s.reaped, s.swept),
+    tmpCheck: us(s.swept, s.tmpChecked),
+    report: us(s.tmpChecked, noted),
+    finish: us(noted, end)!,
+    previousMountDetach: us(rec.previousDetach?.reported, rec.previousDetach?.detached),
+    total: us(node.start, end)!,
+  };
+  for (const k of Object.keys(phases) as (keyof RunTrace)[]) if (phases[k] === undefined) delete phases[k];
+  return phases;
+}
+
 function seResult(error: string): RunResult {
   return { status: 'SE', exitCode: null, signal: null, cpuTimeMs: 0, wallTimeMs: 0, memoryBytes: 0, stdoutBytes: 0, stderrBytes: 0, error };
 }
 
+/** The size of a regular file behind `fd` (0 for a pipe, /dev/null or an error). */
 function safeSize(fd: number): number {
   try {
-    return fstatSync(fd).size;
+    const st = fstatSync(fd);
+    return st.isFile() ? st.size : 0;
   } catch {
     return 0;
   }

@@ -11,6 +11,7 @@ import koffi from 'koffi';
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { BPF_JMP_JGE_K, BPF_MAXINSNS, CLONE, errnoName, X32_SYSCALL_BIT } from './linux.js';
+import { memfd } from './native.js';
 
 export interface SeccompOptions {
   /** Extra syscalls to deny on top of the default list (names). */
@@ -88,10 +89,8 @@ let lib: ReturnType<typeof loadLibseccomp> | undefined;
 
 function loadLibseccomp() {
   let so: ReturnType<typeof koffi.load>;
-  let libc: ReturnType<typeof koffi.load>;
   try {
     so = koffi.load('libseccomp.so.2');
-    libc = koffi.load('libc.so.6');
   } catch (e) {
     throw new Error(`gavel: cannot load libseccomp.so.2 (install the libseccomp2 package): ${(e as Error).message}`);
   }
@@ -106,7 +105,6 @@ function loadLibseccomp() {
     // The _array form: seccomp_rule_add is variadic with structs passed by value.
     ruleAddArray: so.func('seccomp_rule_add_array', 'int', ['void *', 'uint32_t', 'int', 'uint32_t', koffi.pointer(argCmp)]),
     exportBpf: so.func('seccomp_export_bpf', 'int', ['void *', 'int']),
-    memfdCreate: libc.func('memfd_create', 'int', ['str', 'uint32_t']),
   };
 }
 
@@ -222,8 +220,7 @@ function compile(opts: SeccompOptions): Buffer {
         check(sc.ruleAddArray(ctx, action, nr, cmps.length, cmps.length ? cmps : null), `adding a rule for ${name}`);
       }
     }
-    const fd = sc.memfdCreate('gavel-seccomp', 1 /* MFD_CLOEXEC */) as number;
-    if (fd < 0) throw new Error(`gavel: seccomp: memfd_create failed: ${errnoName(koffi.errno())}`);
+    const fd = memfd('gavel-seccomp');
     let bpf: Buffer;
     try {
       check(sc.exportBpf(ctx, fd), 'seccomp_export_bpf');

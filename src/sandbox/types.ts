@@ -50,6 +50,39 @@ export interface RunSpec {
   onTelemetry?: (s: TelemetrySample) => void;
   /** Aborting kills the run; its result then has status SE with error 'cancelled'. */
   signal?: AbortSignal;
+  /** Report where the run's time went (RunResult.trace); for benchmarks. */
+  trace?: boolean;
+}
+
+/** Where one traced run's time went, µs per phase, in order (bench:sandbox prints these). */
+export interface RunTrace {
+  /** Node: work dir handed over, streams opened, mount trees cloned, go message built. */
+  prepare: number;
+  /** Node: the slot's cgroup limits and counters reset. */
+  cgroupReset: number;
+  /** Node's send → init has the whole go message. */
+  messageToInit?: number;
+  /** init: the message checked, the run's mounts attached. */
+  parse?: number;
+  /** init's fork → the program's child runs. */
+  fork?: number;
+  /** The child: stdio, fds closed, chdir, rlimits, ids, capabilities, no_new_privs. */
+  privilegeDrop?: number;
+  /** The child: the seccomp filter installed. */
+  seccomp?: number;
+  /** execve → the program's end, reaped by init. */
+  execAndRun?: number;
+  /** init: the pid namespace emptied. */
+  sweep?: number;
+  /** init: /tmp checked (remade if the run used it). */
+  tmpCheck?: number;
+  /** init's report → Node has it (reaper thread, pipe, event loop). */
+  report?: number;
+  /** Node: cgroup stats, output sizes, the verdict. */
+  finish: number;
+  /** init, after reporting the previous traced run of the cell: its mounts detached. */
+  previousMountDetach?: number;
+  total: number;
 }
 
 export interface TelemetrySample {
@@ -76,4 +109,6 @@ export interface RunResult {
   endedAt?: number;
   /** For SE: what failed, e.g. "mount /usr: ENOENT". */
   error?: string;
+  /** With RunSpec.trace: where the time went. */
+  trace?: RunTrace;
 }

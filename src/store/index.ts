@@ -44,6 +44,9 @@ export interface NewSubmission {
 }
 
 export interface Store {
+  // Writes reject with StorageError when the storage is at fault (full, read-only, failing):
+  // callers retry those; any other rejection is a bug or a missing row.
+
   /** Resolves once the submission and its first event are durable. */
   insert(sub: NewSubmission, first: StoredEvent): Promise<void>;
   get(id: string): Promise<SubmissionRecord | undefined>;
@@ -68,7 +71,27 @@ export interface Store {
   /** Finished submissions whose callback is still pending, oldest first. */
   pendingCallbacks(): Promise<SubmissionRecord[]>;
   setCallbackState(id: string, state: CallbackState, attempts: number): Promise<void>;
-  /** Throws when the store cannot serve (readiness). */
+  /**
+   * Throws when the store cannot serve (readiness): a StorageError while writes fail, until one
+   * succeeds again (a backend may probe with a small write while it is failing).
+   */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The store cannot take writes (or serve at all) for a reason of the storage itself: the disk is
+ * full, read-only or failing. Retrying later can succeed; nothing about the request is wrong.
+ * Backends turn their own errors into this so the layers above can tell it from a bug.
+ */
+export class StorageError extends Error {
+  constructor(
+    message: string,
+    /** full: out of space (507 for new work); unavailable: read-only, I/O errors, gone (503). */
+    readonly kind: 'full' | 'unavailable',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
 }

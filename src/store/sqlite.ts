@@ -12,11 +12,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Submission } from '../judge/schema.js';
-import type {
-  CallbackState, NewSubmission, Outcome, Store, StoredEvent, SubmissionRecord, SubmissionStatus,
+import {
+  StorageError, type CallbackState, type NewSubmission, type Outcome, type Store, type StoredEvent, type SubmissionRecord,
+  type SubmissionStatus,
 } from './index.js';
+import { RECORD_COLUMNS, toRecord, type SubmissionRow } from './rows.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATION_1 = `
 CREATE TABLE submissions (
@@ -47,26 +49,28 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 `;
 
-interface Row {
-  id: string; language: string; status: SubmissionStatus; result: string | null;
-  created_at: number; started_at: number | null; finished_at: number | null; last_seq: number;
-  callback_url: string | null; callback_state: CallbackState | null; callback_attempts: number;
+// A one-row table readiness writes to while writes are failing, to learn when they work again.
+const MIGRATION_2 = 'CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);';
+
+/** SQLite result codes that are the storage's fault, not the request's (extended codes share the prefix). */
+const FULL_CODES = ['SQLITE_FULL'];
+const UNAVAILABLE_CODES = ['SQLITE_IOERR', 'SQLITE_READONLY', 'SQLITE_CANTOPEN', 'SQLITE_NOMEM', 'SQLITE_PROTOCOL', 'SQLITE_BUSY', 'SQLITE_NOLFS'];
+
+/** The error as a StorageError when the storage is at fault; otherwise unchanged. */
+export function storageFault(err: unknown, file: string): unknown {
+  if (err instanceof StorageError) return err;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return err;
+  const starts = (list: string[]) => list.some((c) => code === c || code.startsWith(`${c}_`));
+  if (starts(FULL_CODES)) {
+    return new StorageError(`the disk holding ${file} is full (${code})`, 'full', { cause: err });
+  }
+  if (starts(UNAVAILABLE_CODES)) {
+    return new StorageError(`the database ${file} cannot be written (${code}: ${(err as Error).message})`, 'unavailable', { cause: err });
+  }
+  return err;
 }
 
-const RECORD_COLUMNS = 'id, language, status, result, created_at, started_at, finished_at, last_seq, callback_url, callback_state, callback_attempts';
-
-function toRecord(r: Row): SubmissionRecord {
-  const rec: SubmissionRecord = {
-    id: r.id, language: r.language, status: r.status, createdAt: r.created_at,
-    lastSeq: r.last_seq, callbackAttempts: r.callback_attempts,
-  };
-  if (r.started_at !== null) rec.startedAt = r.started_at;
-  if (r.finished_at !== null) rec.finishedAt = r.finished_at;
-  if (r.result !== null) rec.result = JSON.parse(r.result) as Outcome;
-  if (r.callback_url !== null) rec.callbackUrl = r.callback_url;
-  if (r.callback_state !== null) rec.callbackState = r.callback_state;
-  return rec;
-}
 
 interface PendingWrite { fn: () => void; resolve: () => void; reject: (e: unknown) => void }
 
@@ -82,6 +86,8 @@ export class SqliteStore implements Store {
   private pending: PendingWrite[] = [];
   private scheduled = false;
   private closed = false;
+  /** Set while writes fail for a reason of the storage; cleared by the next write that commits. */
+  private failing?: StorageError;
   private readonly inSavepoint: (fn: () => void) => void;
   private readonly stmt;
 
@@ -132,6 +138,7 @@ export class SqliteStore implements Store {
       pendingCallbacks: db.prepare(`SELECT ${RECORD_COLUMNS} FROM submissions WHERE callback_state = 'pending' ORDER BY finished_at`),
       setCallback: db.prepare('UPDATE submissions SET callback_state = ?, callback_attempts = ? WHERE id = ?'),
       ping: db.prepare('SELECT 1 AS ok'),
+      probe: db.prepare('INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)'),
     };
   }
 
@@ -143,6 +150,7 @@ export class SqliteStore implements Store {
     // The exclusive lock is taken by this first write, so a second process fails right here.
     this.db.transaction(() => {
       if (version < 1) this.db.exec(MIGRATION_1);
+      if (version < 2) this.db.exec(MIGRATION_2);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   }
@@ -171,14 +179,18 @@ export class SqliteStore implements Store {
           try {
             this.inSavepoint(w.fn);
           } catch (err) {
-            failed.set(w, err);
+            failed.set(w, storageFault(err, this.file));
           }
         }
       })();
     } catch (err) {
-      for (const w of batch) w.reject(err);
+      const fault = storageFault(err, this.file);
+      if (fault instanceof StorageError) this.failing = fault;
+      for (const w of batch) w.reject(fault);
       return;
     }
+    const fault = [...failed.values()].find((e) => e instanceof StorageError) as StorageError | undefined;
+    this.failing = fault;
     for (const w of batch) {
       if (failed.has(w)) w.reject(failed.get(w));
       else w.resolve();
@@ -205,13 +217,22 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Runs a read, its storage faults as StorageError. */
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw storageFault(err, this.file);
+    }
+  }
+
   async get(id: string): Promise<SubmissionRecord | undefined> {
-    const row = this.stmt.get.get(id) as Row | undefined;
+    const row = this.read(() => this.stmt.get.get(id)) as SubmissionRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   async request(id: string): Promise<Submission | undefined> {
-    const row = this.stmt.request.get(id) as { request: string } | undefined;
+    const row = this.read(() => this.stmt.request.get(id)) as { request: string } | undefined;
     return row ? (JSON.parse(row.request) as Submission) : undefined;
   }
 
@@ -228,7 +249,7 @@ export class SqliteStore implements Store {
   }
 
   async events(id: string, afterSeq: number): Promise<StoredEvent[]> {
-    const rows = this.stmt.events.all(id, afterSeq) as Array<{ seq: number; type: string; data: string; at: number }>;
+    const rows = this.read(() => this.stmt.events.all(id, afterSeq)) as Array<{ seq: number; type: string; data: string; at: number }>;
     return rows.map((r) => ({ seq: r.seq, type: r.type, data: JSON.parse(r.data) as unknown, at: r.at }));
   }
 
@@ -248,7 +269,7 @@ export class SqliteStore implements Store {
   }
 
   async unfinished(): Promise<SubmissionRecord[]> {
-    return (this.stmt.unfinished.all() as Row[]).map(toRecord);
+    return (this.read(() => this.stmt.unfinished.all()) as SubmissionRow[]).map(toRecord);
   }
 
   async purgeFinished(before: number): Promise<number> {
@@ -265,7 +286,7 @@ export class SqliteStore implements Store {
   }
 
   async pendingCallbacks(): Promise<SubmissionRecord[]> {
-    return (this.stmt.pendingCallbacks.all() as Row[]).map(toRecord);
+    return (this.read(() => this.stmt.pendingCallbacks.all()) as SubmissionRow[]).map(toRecord);
   }
 
   setCallbackState(id: string, state: CallbackState, attempts: number): Promise<void> {
@@ -274,7 +295,14 @@ export class SqliteStore implements Store {
 
   async check(): Promise<void> {
     if (this.closed) throw new Error('store is closed');
-    this.stmt.ping.get();
+    this.read(() => this.stmt.ping.get());
+    // While writes fail, readiness tries one itself: it comes back as soon as they work again.
+    if (this.failing) await this.write(() => { this.stmt.probe.run(Date.now()); });
+  }
+
+  /** The last write's storage fault, while writes fail. */
+  get writeFault(): StorageError | undefined {
+    return this.failing;
   }
 
   async close(): Promise<void> {

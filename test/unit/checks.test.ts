@@ -65,9 +65,29 @@ describe('the judge\'s checks', () => {
     assert.equal(checkRelativePath('x'.repeat(255), 'f'), 'x'.repeat(255));
     // 200 two-byte characters are 400 bytes: over the 255-byte component limit.
     refuses(() => checkRelativePath('é'.repeat(200), 'f'), 'invalid_path', /400 bytes, above 255/);
-    refuses(() => checkRelativePath(Array(20).fill('y'.repeat(250)).join('/'), 'f'), 'invalid_path', /above 4096/);
+    refuses(() => checkRelativePath(Array(16).fill('y'.repeat(250)).join('/'), 'f'), 'invalid_path', /4015 bytes, above 3840/);
     refuses(() => validateSubmission(sub({ source: undefined, files: [{ path: 'a', content: '' }, { path: 'a', content: '' }] }), ctx), 'invalid_path', /appears twice/);
     refuses(() => validateRun({ cmd: ['cat'], files: { '../x': '' } }, ctx), 'invalid_path', /^files\["\.\.\/x"\]/);
+  });
+
+  test('paths that collide, in either order, and with the entry\'s stored name', () => {
+    const files = (...paths: string[]) => sub({ source: undefined, files: paths.map((path) => ({ path, content: '' })) });
+    refuses(() => validateSubmission(files('a', 'a/b'), ctx), 'invalid_path', /submission\.files\[1\]\.path: "a\/b" needs "a" as a directory, but submission\.files\[0\]\.path is a file/);
+    refuses(() => validateSubmission(files('a/b/c', 'a/b'), ctx), 'invalid_path', /files\[1\]\.path: "a\/b" is a file, but submission\.files\[0\]\.path needs it as a directory/);
+    validateSubmission(files('a/b', 'a/c', 'ab'), ctx);
+    const named = { ...ctx, entryName: (l: string) => (l === 'c' ? 'main.c' : undefined) };
+    refuses(() => validateSubmission(files('prog.c', 'main.c'), named), 'invalid_path', /files\[1\]\.path.*appears twice/);
+    refuses(() => validateSubmission(sub({ checker: { kind: 'program', language: 'c', files: [{ path: 'x', content: '' }, { path: 'x/y', content: '' }] } }), ctx),
+      'invalid_path', /^checker\.files\[1\]\.path/);
+    refuses(() => validateRun({ cmd: ['cat'], files: { 'd/f': '', d: '' } }, ctx), 'invalid_path', /^files\["d"\]: "d" is a file, but files\["d\/f"\] needs it/);
+  });
+
+  test('NUL bytes in arguments and points that overflow', () => {
+    refuses(() => validateRun({ cmd: ['echo', 'a\0b'] }, ctx), 'invalid_run', /^cmd\[1\] contains a NUL/);
+    refuses(() => validateRun({ cmd: [''] }, ctx), 'invalid_run', /^cmd\[0\] is empty/);
+    refuses(() => validateSubmission(sub({ tests: [{ input: '', expected: '', points: 1e308 }, { input: '', expected: '', points: 1e308 }] }), ctx),
+      'invalid_points', /^tests\[0\]\.points/);
+    validateSubmission(sub({ tests: [{ input: '', expected: '', points: 2 ** 51 }, { input: '', expected: '', points: 2 ** 51 }] }), ctx);
   });
 
   test('the shape of a run', () => {

@@ -1,14 +1,15 @@
 // Event ordering: the in-process bus (replay from the store, then live, each seq once, ending
-// after the verdict) and the recorder (events published in seq order once stored, whatever
-// order their writes complete in; failed writes never published).
+// after the verdict) and the recorder (one write in flight per submission, events published in
+// seq order once stored, storage faults retried, other failures never published).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { EventHub } from '../../src/events/hub.js';
 import type { EventBus, Subscriber } from '../../src/events/types.js';
 import { Metrics } from '../../src/metrics.js';
-import { SubmissionRecorder } from '../../src/queue/recorder.js';
-import type { Store, StoredEvent, SubmissionRecord } from '../../src/store/index.js';
+import { MAX_PENDING, SubmissionRecorder } from '../../src/queue/recorder.js';
+import { until } from '../helpers/server.js';
+import { StorageError, type Store, type StoredEvent, type SubmissionRecord } from '../../src/store/index.js';
 import type { WebhookSender } from '../../src/webhook.js';
 
 const ev = (seq: number, type = 'test'): StoredEvent => ({ seq, type, data: { seq }, at: 0 });
@@ -79,39 +80,81 @@ describe('event hub', () => {
 });
 
 describe('recorder', () => {
-  /** A store whose writes complete when the test says so, in any order. */
+  /** A store whose writes complete when the test says so. */
   function slowStore() {
-    const writes: Array<{ ev: StoredEvent; ok: () => void; fail: (e: Error) => void }> = [];
+    const writes: Array<{ seqs: number[]; ok: () => void; fail: (e: Error) => void }> = [];
+    const write = (evs: StoredEvent[]) => new Promise<void>((ok, fail) => writes.push({ seqs: evs.map((e) => e.seq), ok, fail }));
     const store = {
-      appendEvents: (_id: string, evs: StoredEvent[]) => new Promise<void>((ok, fail) => writes.push({ ev: evs[0], ok, fail })),
-      setStatus: (_id: string, _s: string, e: StoredEvent) => new Promise<void>((ok, fail) => writes.push({ ev: e, ok, fail })),
+      appendEvents: (_id: string, evs: StoredEvent[]) => write(evs),
+      setStatus: (_id: string, _s: string, e: StoredEvent) => write([e]),
       finish: async () => true,
     } as unknown as Store;
     return { store, writes };
   }
-  function recorder(store: Store, bus: EventBus) {
+  function recorder(store: Store, published: number[]) {
+    const bus = { publish: async (_id: string, e: StoredEvent) => { published.push(e.seq); }, transient() {}, watched: () => false } as unknown as EventBus;
     const rec: SubmissionRecord = { id: 's', language: 'fake', status: 'queued', createdAt: 0, lastSeq: 1, callbackAttempts: 0 };
     const webhooks = { deliver: () => undefined } as unknown as WebhookSender;
     return new SubmissionRecorder({ store, bus, metrics: new Metrics(), webhooks, logger: pino({ level: 'silent' }), telemetryHz: 1000 }, rec);
   }
+  const tick = () => new Promise((res) => setImmediate(res));
 
-  test('publishes in seq order once stored; a failed write is never published', async () => {
+  test('one write in flight per submission, in seq order; plain events batched; published once stored', async () => {
     const { store, writes } = slowStore();
     const published: number[] = [];
-    const bus = { publish: async (_id: string, e: StoredEvent) => { published.push(e.seq); }, transient() {}, watched: () => false } as unknown as EventBus;
-    const r = recorder(store, bus);
+    const r = recorder(store, published);
     const results = [r.setStatus('compiling'), r.record('compile', {}), r.record('test-start', {}), r.record('test', {})];
-    assert.deepEqual(writes.map((w) => w.ev.seq), [2, 3, 4, 5], 'seqs continue after the stored ones');
-    writes[3].ok();
-    writes[1].ok();
-    await new Promise((res) => setImmediate(res));
-    assert.deepEqual(published, [], 'nothing before seq 2 is settled');
+    await tick();
+    assert.deepEqual(writes.map((w) => w.seqs), [[2]], 'seqs continue after the stored ones; only the first is in flight');
     writes[0].ok();
-    await new Promise((res) => setImmediate(res));
-    assert.deepEqual(published, [2, 3]);
-    writes[2].fail(new Error('disk'));
-    assert.deepEqual(await Promise.all(results), [true, true, false, true]);
+    await tick();
+    assert.deepEqual(published, [2]);
+    assert.deepEqual(writes.map((w) => w.seqs), [[2], [3, 4, 5]], 'the waiting events go as one write');
+    writes[1].fail(new Error('a bug, not the disk'));
+    assert.deepEqual(await Promise.all(results), [true, false, false, false], 'a write failing for another reason is dropped');
     await r.flushed();
-    assert.deepEqual(published, [2, 3, 5]);
+    assert.deepEqual(published, [2]);
+  });
+
+  test('a write the storage refuses is retried until stored; past the bound the recorder reports a stall', async () => {
+    const { store, writes } = slowStore();
+    const published: number[] = [];
+    const r = recorder(store, published);
+    let stalls = 0;
+    r.onStall = () => { stalls++; };
+    const first = r.record('compile', {});
+    await tick();
+    for (let i = 0; i < MAX_PENDING; i++) void r.record('test', {});
+    assert.equal(stalls, 0, 'many waiting on a working store is no stall');
+    writes[0].fail(new StorageError('full', 'full'));
+    await until(() => writes.length === 2, 2000, 'the retry');
+    assert.deepEqual(writes[1].seqs, [2], 'the same event again, first');
+    void r.record('test', {});
+    assert.equal(stalls, 1, 'past the bound while the store refuses: a stall');
+    writes[1].fail(new StorageError('full', 'full'));
+    await until(() => writes.length === 3, 2000, 'the next retry');
+    writes[2].ok();
+    assert.equal(await first, true);
+    await until(() => writes.length === 4, 2000, 'the batch after it');
+    writes[3].ok();
+    await until(() => writes.length === 5, 2000, 'the rest');
+    writes[4].ok();
+    await r.flushed();
+    assert.deepEqual(published, Array.from({ length: MAX_PENDING + 2 }, (_, i) => i + 2), 'everything, once, in order');
+  });
+
+  test('abandon drops what is not stored and stops retrying', async () => {
+    const { store, writes } = slowStore();
+    const published: number[] = [];
+    const r = recorder(store, published);
+    const a = r.record('compile', {});
+    const b = r.record('test', {});
+    await tick();
+    writes[0].fail(new StorageError('ro', 'unavailable'));
+    r.abandon();
+    assert.deepEqual(await Promise.all([a, b]), [false, false]);
+    assert.equal(await r.record('test', {}), false, 'nothing is recorded after abandon');
+    await r.flushed();
+    assert.deepEqual(published, []);
   });
 });

@@ -43,3 +43,8 @@ test('NUL bytes inside a string are refused before anything is sent', () => {
   assert.throws(() => new GoMessage([0, 1, 2]).argv(['a\0b']), /NUL/);
   assert.throws(() => new GoMessage([0, 1, 2]).env(['A=\0']), /NUL/);
 });
+
+test('the trace item has no payload', () => {
+  const it = items(new GoMessage([0, 1, 2]).argv(['/bin/true']).trace().build());
+  assert.deepEqual(it.at(-1), { type: Item.TRACE, payload: Buffer.alloc(0) });
+});

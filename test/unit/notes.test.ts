@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseNote } from '../../src/sandbox/notes.js';
-import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, Step } from '../../src/sandbox/protocol.js';
+import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, Step, Trace } from '../../src/sandbox/protocol.js';
 
 function note(magic: number, token: number, records: [number, number, bigint, bigint, bigint][], code = 0, status = 0): Buffer {
   const b = Buffer.alloc(NOTE_SIZE);
@@ -59,4 +59,20 @@ test('records past nbytes are ignored; unknown magics and short notes are refuse
   bad.writeUInt32LE(Rec.EXIT, 0); // an init record is not a note
   assert.throws(() => parseNote(bad), /unknown reaper note/);
   assert.throws(() => parseNote(b.subarray(0, 64)), /short/);
+});
+
+test('a traced run: the stamps of init and of the child, and the previous run\'s detach', () => {
+  const r = parseNote(note(Note.RUN, 3, [
+    [Rec.TRACE, Trace.DETACH, 90n, 95n, 0n],
+    [Rec.TRACE, Trace.CHILD, 130n, 140n, 150n],
+    [Rec.TRACE, Trace.INIT_START, 100n, 110n, 120n],
+    [Rec.TRACE, Trace.INIT_END, 200n, 210n, 220n],
+    [Rec.EXIT, 0, 5n, 6n, 7n],
+  ]));
+  assert.deepEqual(r.stamps, {
+    received: 100n, parsed: 110n, forked: 120n, childStarted: 130n, privilegesDropped: 140n, filterInstalled: 150n,
+    reaped: 200n, swept: 210n, tmpChecked: 220n,
+  });
+  assert.deepEqual(r.previousDetach, { reported: 90n, detached: 95n });
+  assert.equal(r.program?.wstatus, 0);
 });

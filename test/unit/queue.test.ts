@@ -4,15 +4,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { configWith, type Config } from '../../src/config.js';
-import { createServices, type Services } from '../../src/services.js';
-import { Slots } from '../../src/queue/slots.js';
-import { retryAfterSeconds } from '../../src/queue/memory.js';
+import { createServices, localBackends, type BackendFactory, type Services } from '../../src/services.js';
+import { StorageError, type Store } from '../../src/store/index.js';
+import { MAX_PENDING } from '../../src/queue/recorder.js';
+import { retryAfterSeconds, Slots } from '../../src/queue/slots.js';
 import { QueueFullError, ShuttingDownError } from '../../src/queue/types.js';
 import { FakeJudge, fakeSubmission, until } from '../helpers/server.js';
 
-async function services(judge: FakeJudge, over: Partial<Config> = {}): Promise<Services> {
+async function services(judge: FakeJudge, over: Partial<Config> = {}, backends?: BackendFactory): Promise<Services> {
   const config = configWith({ dataDir: ':memory:', logLevel: 'silent', shutdownMs: 2000, ...over });
-  const svc = await createServices(config, judge, pino({ level: 'silent' }));
+  const svc = await createServices(config, judge, pino({ level: 'silent' }), backends);
   await svc.start();
   return svc;
 }
@@ -103,14 +104,60 @@ describe('queue scheduling', () => {
   });
 });
 
+describe('a store that refuses writes', () => {
+  /** The single-node backends, with a switch that makes every write fail as on a full disk. */
+  function refusingBackends(state: { full: boolean }): BackendFactory {
+    return async (ctx) => {
+      const b = await localBackends(ctx);
+      const real = b.store;
+      const refuse = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => (...a: A) =>
+        state.full ? Promise.reject(new StorageError('the disk is full (test)', 'full')) : fn(...a);
+      const store: Store = Object.assign(Object.create(real) as Store, {
+        insert: refuse(real.insert.bind(real)),
+        setStatus: refuse(real.setStatus.bind(real)),
+        appendEvents: refuse(real.appendEvents.bind(real)),
+        finish: refuse(real.finish.bind(real)),
+        check: refuse(real.check.bind(real)),
+      });
+      return { ...b, store };
+    };
+  }
+
+  test('judging stops past the bound, and the submission is judged again once writes work', async () => {
+    const state = { full: false };
+    const judge = new FakeJudge(1);
+    const svc = await services(judge, {}, refusingBackends(state));
+    try {
+      // Each test awaits a timer, as real runs do, so the refused writes are seen while judging.
+      const tests = MAX_PENDING;
+      const { id } = await svc.submissions.accept(fakeSubmission('sleep:1', tests));
+      state.full = true;
+      await assert.rejects(svc.submissions.accept(fakeSubmission('echo', 1)), StorageError);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(judge.judged, 0, 'the first attempt was stopped, not finished');
+      assert.notEqual((await svc.store.get(id))?.status, 'finished');
+      state.full = false;
+      const rec = await finished(svc, id);
+      assert.equal(rec.result?.verdict, 'AC');
+      assert.equal(rec.result?.tests.length, tests);
+      const events = await svc.store.events(id, 0);
+      assert.equal(events.filter((e) => e.type === 'verdict').length, 1);
+      assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'stored events have no gaps');
+      assert.ok(events.some((e) => e.type === 'status' && (e.data as { requeued?: boolean }).requeued), 'clients learn it starts over');
+    } finally {
+      await svc.close(false);
+    }
+  });
+});
+
 describe('slots', () => {
   test('a waiting run goes before judging; past the run bound it is refused', async () => {
-    const slots = new Slots(() => 1, 1, () => 7);
+    const slots = new Slots(() => 1, 1);
     const first = slots.tryAcquire()!;
     assert.ok(first);
     assert.equal(slots.tryAcquire(), undefined, 'full');
     const run = slots.acquireRun(new AbortController().signal);
-    await assert.rejects(slots.acquireRun(new AbortController().signal), (e: unknown) => e instanceof QueueFullError && e.retryAfterSec === 7);
+    await assert.rejects(slots.acquireRun(new AbortController().signal), (e: unknown) => e instanceof QueueFullError && e.retryAfterSec >= 1);
     let freed = 0;
     slots.onFree(() => { freed++; });
     first();
