@@ -135,8 +135,12 @@ export function builtinLanguages(): LanguageConfig[] {
     },
     {
       id: 'haskell', name: 'Haskell (GHC)', source: 'main.hs', extensions: ['hs'],
-      compile: ['/usr/bin/ghc', '-O2', '-o', 'main', 'main.hs'],
-      run: ['./main'], version: ['/usr/bin/ghc', '--version'],
+      compile: ['/usr/bin/ghc', '-O2', '-rtsopts', '-o', 'main', 'main.hs'],
+      // The RTS's own heap limit (-M) = the memory limit, like the JVM's -Xmx: it stops with
+      // "Heap exhausted" instead of the program thrashing its own code pages at the cgroup
+      // limit until the CPU limit ends it. The RTS itself and its GC get the allowance.
+      run: ['./main', '+RTS', '-M{heapMb}m', '-RTS'], version: ['/usr/bin/ghc', '--version'],
+      extraMemoryBytes: 32 * MiB,
       // Debian keeps GHC's package database in /var/lib/ghc (/usr/lib/ghc/package.conf.d links there).
       readOnlyPaths: existing(['/var/lib/ghc']), compileLimits: slowCompiler, outOfMemory: ['Heap exhausted'],
     },
