@@ -114,7 +114,8 @@ class SandboxJudge implements Judge {
       return {
         status: r.status, ...(r.limit ? { limit: r.limit } : {}), exitCode: r.exitCode, signal: r.signal,
         cpuTimeMs: r.cpuTimeMs, wallTimeMs: r.wallTimeMs, memoryBytes: r.memoryBytes,
-        stdout: readCappedFd(stdout, this.ctx.previewBytes), stderr: readCappedFd(stderr, this.ctx.previewBytes),
+        // The sandbox measured both streams at the run's end: no second fstat each.
+        stdout: readCappedFd(stdout, this.ctx.previewBytes, r.stdoutBytes), stderr: readCappedFd(stderr, this.ctx.previewBytes, r.stderrBytes),
         ...(r.error ? { error: r.error } : {}), ...(compile ? { compile } : {}),
       };
     } finally {

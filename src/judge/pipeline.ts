@@ -1,6 +1,6 @@
 // Judging one submission: compile once, run every test against the same artifacts,
 // check each output, and fold the per-test results into a verdict and a score.
-import { closeSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
@@ -81,7 +81,9 @@ export class SubmissionPipeline {
     const lang = this.language(p.language);
     const { files, vars, problem } = sourceFiles(lang, p);
     if (problem) return { compile: { ok: false, output: problem, timeMs: 0 } };
-    const ws = makeWorkspace(mkdtempSync(join(this.ctx.sandbox.pool.runDir, 'work', 's')));
+    // From the sandbox's stock of emptied work dirs: a new submission makes and removes no
+    // directory of its own on the disk.
+    const ws = makeWorkspace(this.ctx.sandbox.makeWorkDir());
     try {
       writeSourceFiles(ws.box, files);
       const argv = expand(lang.run, { ...vars, heapMb: '{heapMb}' });
@@ -113,7 +115,7 @@ export class SubmissionPipeline {
   }
 
   discard(ws: Workspace): void {
-    rmSync(ws.root, { recursive: true, force: true });
+    this.ctx.sandbox.removeWorkDir(ws.root);
   }
 
   /** How a built program runs under limits L (also used by problem judging, src/problems/). */

@@ -65,9 +65,8 @@ export function readCapped(path: string, max: number): string {
   }
 }
 
-/** The same from an open file (read from position 0, whatever its offset). */
-export function readCappedFd(fd: number, max: number): string {
-  const size = fstatSync(fd).size;
+/** The same from an open file (read from position 0, whatever its offset); `size` when already known. */
+export function readCappedFd(fd: number, max: number, size = fstatSync(fd).size): string {
   const b = Buffer.alloc(Math.min(size, max));
   const n = b.length ? readSync(fd, b, 0, b.length, 0) : 0;
   const text = b.subarray(0, n).toString('utf8');

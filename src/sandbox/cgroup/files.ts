@@ -42,8 +42,14 @@ export function wrapFsError(what: string, e: unknown): CgroupError {
 // One scratch buffer for every read: reads are synchronous, so nothing can interleave.
 let scratch = Buffer.allocUnsafe(16 * 1024);
 
-/** Reads a whole file through an already open fd, from offset 0 (cgroupfs regenerates on each read from 0). */
-function preadAll(fd: number): string {
+/**
+ * Reads a whole file through an already open fd, from offset 0 (cgroupfs regenerates on each
+ * read from 0). `oneRecord`: the file is printed by one show call (a number, or flat "key
+ * value" lines), so a read shorter than asked for already holds all of it and the pread that
+ * would only see the end is skipped. Not for files listed record by record (cgroup.procs),
+ * which the kernel may return a page at a time.
+ */
+function preadAll(fd: number, oneRecord = false): string {
   let len = 0;
   for (;;) {
     if (len === scratch.length) {
@@ -51,9 +57,10 @@ function preadAll(fd: number): string {
       scratch.copy(bigger, 0, 0, len);
       scratch = bigger;
     }
-    const n = readSync(fd, scratch, len, scratch.length - len, len);
-    if (n === 0) break;
+    const asked = scratch.length - len;
+    const n = readSync(fd, scratch, len, asked, len);
     len += n;
+    if (n === 0 || (oneRecord && n < asked)) break;
   }
   return scratch.toString('latin1', 0, len);
 }
@@ -92,9 +99,9 @@ export class CgFile {
     return this.wfd;
   }
 
-  read(): string {
+  read(oneRecord = false): string {
     try {
-      return preadAll(this.readFd());
+      return preadAll(this.readFd(), oneRecord);
     } catch (e) {
       throw wrapFsError(`cannot read ${this.path}`, e);
     }
@@ -102,7 +109,7 @@ export class CgFile {
 
   /** The file's content as one integer ("max" reads as Infinity). */
   readNumber(): number {
-    const s = this.read().trim();
+    const s = this.read(true).trim();
     if (s === 'max') return Infinity;
     const n = Number(s);
     if (!Number.isFinite(n)) throw new CgroupError(`cgroup: ${this.path} holds ${JSON.stringify(s)}, expected a number`);
@@ -111,7 +118,7 @@ export class CgFile {
 
   /** One value of a "key value" per line file (cpu.stat, memory.events, pids.events, ...); 0 when absent. */
   readKey(key: string): number {
-    return keyedValue(this.read(), key);
+    return keyedValue(this.read(true), key);
   }
 
   write(value: string): void {
@@ -130,9 +137,9 @@ export class CgFile {
 }
 
 class UncachedCgFile extends CgFile {
-  override read(): string {
+  override read(oneRecord = false): string {
     try {
-      return super.read();
+      return super.read(oneRecord);
     } finally {
       this.close();
     }
