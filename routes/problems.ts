@@ -45,6 +45,8 @@ export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
 
   app.put('/problems/:id', {
     bodyLimit: config.maxProblemBytes,
+    // GAVEL_UPLOAD_TIMEOUT_MS and the minimum rate, not GAVEL_REQUEST_TIMEOUT_MS (src/http/body-deadline.ts)
+    config: { upload: true },
     schema: {
       summary: 'Import (or replace) a problem package',
       description: 'The body is an ICPC / Kattis problem package (legacy, 2023-07 or 2025-09; DOMjudge zips too) as zip, tar or tar.gz. '

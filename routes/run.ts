@@ -43,6 +43,9 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
     if (result.status === 'SE') {
       metrics.sandboxErrors.inc({ kind: 'run' });
       req.log.error({ error: result.error }, 'sandbox error in /v1/run');
+    } else if (result.error !== undefined) {
+      // The command could not be executed (exit code 127/126): the client's mistake.
+      req.log.info({ error: result.error, exitCode: result.exitCode }, 'the command of a /v1/run could not be executed');
     }
     return result;
   });

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { AppDeps } from './deps.js';
 import { registerJsonParser } from '../routes/json.js';
+import { registerBodyDeadlines } from './http/body-deadline.js';
 import { clientErrorHandler, limitConnections, refuseConnect } from './http/connections.js';
 import { ErrorBody, registerErrorHandling } from '../routes/errors.js';
 import { SubmissionView } from './view.js';
@@ -68,13 +69,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Timeouts a production server needs (Fastify's defaults never cut a slow body).
-    requestTimeout: config.requestTimeoutMs,
+    // Timeouts a production server needs (Fastify's defaults never cut a slow body). Node's
+    // bound is one for all routes, so it is the uploads' (the largest); the ordinary routes'
+    // shorter one is held by registerBodyDeadlines.
+    requestTimeout: Math.max(config.requestTimeoutMs, config.uploadTimeoutMs),
     keepAliveTimeout: config.keepAliveTimeoutMs,
     maxRequestsPerSocket: config.maxRequestsPerSocket,
     // How often Node looks for requests past their deadline (its default is every 30 s).
     http: { connectionsCheckingInterval: Math.max(100, Math.min(2000, Math.floor(config.headersTimeoutMs / 4))) },
-    clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
+    clientErrorHandler: clientErrorHandler(config.requestTimeoutMs, config.uploadTimeoutMs),
     logController: new RequestLog(),
   });
   app.server.headersTimeout = config.headersTimeoutMs;
@@ -84,6 +87,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Only JSON bodies: anything else is a 415, not a string the schema then rejects.
   app.removeContentTypeParser('text/plain');
   registerJsonParser(app);
+  registerBodyDeadlines(app, config);
 
   const notFound = registerErrorHandling(app, config.bodyLimit);
 

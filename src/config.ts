@@ -23,6 +23,8 @@ export const Config = Type.Object({
   bodyLimit: Type.Integer({ minimum: 1024 }),
   requestTimeoutMs: Type.Integer({ minimum: 100 }),
   headersTimeoutMs: Type.Integer({ minimum: 100 }),
+  uploadTimeoutMs: Type.Integer({ minimum: 100 }),
+  uploadMinBytesPerSec: Type.Integer({ minimum: 0 }),
   keepAliveTimeoutMs: Type.Integer({ minimum: 0 }),
   maxRequestsPerSocket: Type.Integer({ minimum: 0 }),
   maxConnections: Type.Integer({ minimum: 1 }),
@@ -79,6 +81,8 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_BODY_LIMIT', key: 'bodyLimit', kind: 'bytes', def: '64MiB' },
   { env: 'GAVEL_REQUEST_TIMEOUT_MS', key: 'requestTimeoutMs', kind: 'int', def: '60000' },
   { env: 'GAVEL_HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', kind: 'int', def: '10000' },
+  { env: 'GAVEL_UPLOAD_TIMEOUT_MS', key: 'uploadTimeoutMs', kind: 'int', def: '1800000' },
+  { env: 'GAVEL_UPLOAD_MIN_BYTES_PER_SEC', key: 'uploadMinBytesPerSec', kind: 'int', def: '16384' },
   { env: 'GAVEL_KEEPALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', def: '5000' },
   { env: 'GAVEL_MAX_REQUESTS_PER_SOCKET', key: 'maxRequestsPerSocket', kind: 'int', def: '1000' },
   { env: 'GAVEL_MAX_CONNECTIONS', key: 'maxConnections', kind: 'int', def: '4096' },
@@ -197,6 +201,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length === 0 && (out.headersTimeoutMs as number) > (out.requestTimeoutMs as number)) {
     problems.push('GAVEL_HEADERS_TIMEOUT_MS must not exceed GAVEL_REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
+  if (problems.length === 0 && (out.uploadTimeoutMs as number) < (out.requestTimeoutMs as number)) {
+    problems.push('GAVEL_UPLOAD_TIMEOUT_MS must not be below GAVEL_REQUEST_TIMEOUT_MS (an upload gets at least what any request gets)');
   }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;

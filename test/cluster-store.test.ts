@@ -10,7 +10,7 @@ import { PostgresStore } from '../src/store/postgres.js';
 import { StoreUnavailableError } from '../src/store/unavailable.js';
 import { StreamPublisher, StreamReader, type EventSink } from '../src/events/redis.js';
 import { connectRedis } from '../src/cluster/redis.js';
-import type { StoredEvent } from '../src/store/index.js';
+import { StorageError, type StoredEvent } from '../src/store/index.js';
 import type { Outcome } from '../src/store/index.js';
 import { TestPostgres } from './helpers/pg.js';
 import { TestRedis } from './helpers/redis.js';
@@ -104,6 +104,20 @@ describe('cluster store and streams (real PostgreSQL and Redis)', () => {
     assert.equal(await store.finishQueued(other, outcome, Date.now(), 'verdict', {}), undefined);
     assert.equal(await store.requestCancel(other), true);
     assert.equal((await store.claim(other))?.cancelRequested, true);
+  });
+
+  it('a read-only database is a StorageError (unavailable) for writes', async () => {
+    // A store of one connection whose session is read-only, as on a standby after a failover.
+    const ro = await PostgresStore.open({ url: pg.url, max: 1 });
+    try {
+      await ro.query('SET SESSION default_transaction_read_only = on');
+      const err = await newSubmission(ro).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof StorageError, `got ${String(err)}`);
+      assert.equal(err.kind, 'unavailable');
+      assert.match(err.message, /25006/);
+    } finally {
+      await ro.close();
+    }
   });
 
   it('answers StoreUnavailableError quickly while PostgreSQL is down, and works again after', async () => {

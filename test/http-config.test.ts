@@ -22,6 +22,8 @@ describe('config', () => {
     assert.equal(c.sqliteSync, 'FULL');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.instance, 'gavel');
+    assert.equal(c.uploadTimeoutMs, 30 * 60_000);
+    assert.equal(c.uploadMinBytesPerSec, 16384);
   });
 
   test('values are parsed: sizes with units, booleans, token lists', () => {
@@ -56,6 +58,7 @@ describe('config', () => {
     assert.throws(() => loadConfig({ PORT: '70000' }), /PORT/);
     assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
     assert.throws(() => loadConfig({ GAVEL_SQLITE_SYNC: 'OFF' }), /GAVEL_SQLITE_SYNC/);
+    assert.throws(() => loadConfig({ GAVEL_REQUEST_TIMEOUT_MS: '90000', GAVEL_UPLOAD_TIMEOUT_MS: '60000' }), /GAVEL_UPLOAD_TIMEOUT_MS must not be below/);
   });
 
   test('the startup summary hides tokens and the webhook secret', () => {

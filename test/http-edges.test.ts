@@ -129,12 +129,26 @@ describe('schema edge values on every route', () => {
     for (const body of bodies) {
       const r = await request(s.url, 'POST', '/v1/run', body);
       check(`run ${JSON.stringify(body).slice(0, 200)}`, r);
-      // A command that cannot be executed (it does not exist in the sandbox) is reported as such;
-      // any other SE is the sandbox failing on what the client sent.
-      if (r.status === 200 && r.body.status === 'SE') {
-        assert.match(r.body.error ?? '', /^cannot execute /, `a sandbox error for ${JSON.stringify(body).slice(0, 200)}: ${r.body.error}`);
+      // A command that cannot be executed (it does not exist in the sandbox) is the client's
+      // mistake: an RE with a shell's exit code and the reason. No SE: that would be the
+      // sandbox failing on what the client sent.
+      assert.notEqual(r.body.status, 'SE', `a sandbox error for ${JSON.stringify(body).slice(0, 200)}: ${r.body.error}`);
+      if (r.status === 200 && r.body.error !== undefined) {
+        assert.equal(r.body.status, 'RE');
+        assert.match(r.body.error, /^cannot execute .*: E[A-Z]+$/);
+        assert.ok([126, 127].includes(r.body.exitCode), `exit code ${r.body.exitCode}`);
       }
     }
+  });
+
+  test('POST /v1/run of a missing command: RE 127, not counted as a sandbox error', async () => {
+    const r = await request(s.url, 'POST', '/v1/run', { cmd: ['/nope'] });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.status, 'RE');
+    assert.equal(r.body.exitCode, 127);
+    assert.equal(r.body.error, 'cannot execute /nope: ENOENT');
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.doesNotMatch(metrics, /^gavel_sandbox_errors_total\{kind="run"\}/m);
   });
 
   test('ids, Last-Event-ID and the other routes', async () => {

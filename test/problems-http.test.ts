@@ -32,8 +32,8 @@ async function putProblem(base: string, id: string, body: Buffer, format: PackFo
   return { status: res.status, body: text ? JSON.parse(text) : undefined, text };
 }
 
-/** A PUT whose body is sent in two parts, the second only when `release` is called. */
-function slowPut(base: string, id: string, body: Buffer, firstBytes: number): { done: Promise<{ status: number; body: any }>; release: () => void; destroy: () => void } {
+/** A PUT whose body is sent in parts: the first at once, more with `write`, the rest when `release` is called. */
+function slowPut(base: string, id: string, body: Buffer, firstBytes: number): { done: Promise<{ status: number; body: any }>; write: (part: Buffer) => void; release: () => void; destroy: () => void } {
   const url = new URL(`${base}/v1/problems/${id}`);
   const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers: { 'content-type': 'application/x-tar', 'content-length': body.length } });
   const done = new Promise<{ status: number; body: any }>((resolve, reject) => {
@@ -44,7 +44,13 @@ function slowPut(base: string, id: string, body: Buffer, firstBytes: number): { 
     req.on('error', reject);
   });
   req.write(body.subarray(0, firstBytes));
-  return { done, release: () => req.end(body.subarray(firstBytes)), destroy: () => req.destroy() };
+  let sent = firstBytes;
+  return {
+    done,
+    write: (part) => { req.write(part); sent += part.length; },
+    release: () => req.end(body.subarray(sent)),
+    destroy: () => req.destroy(),
+  };
 }
 
 describe('problems over HTTP', () => {
@@ -122,6 +128,41 @@ describe('problems over HTTP', () => {
     assert.equal((await request(s.url, 'DELETE', '/v1/problems/busy')).status, 409);
     slow.release();
     assert.equal((await slow.done).status, 201);
+  });
+
+  test('an upload may outlast GAVEL_REQUEST_TIMEOUT_MS while it keeps moving; a stalled one is cut with 408', async () => {
+    // Short bounds so that the test is quick: 800 ms for an ordinary request, at least 64 B/s
+    // in every 800 ms window for an upload.
+    const t = await startTestServer({
+      judge, config: { maxProblemBytes: 4 << 20, maxProblemFiles: 200, requestTimeoutMs: 800, headersTimeoutMs: 400, uploadTimeoutMs: 60_000, uploadMinBytesPerSec: 64 },
+    });
+    try {
+      const body = await pack(fixture('aplusb'), 'tar');
+      const chunks = 12;
+      const size = Math.ceil(body.length / chunks);
+      assert.ok(size >= 64, `${size} bytes a chunk`);
+      const steady = slowPut(t.url, 'steady', body, size);
+      const started = Date.now();
+      // A chunk every 200 ms: 2.2 s in all, well past the 800 ms of an ordinary request.
+      for (let off = size; off < body.length; off += size) {
+        await sleep(200);
+        steady.write(body.subarray(off, Math.min(off + size, body.length)));
+      }
+      steady.release();
+      const ok = await steady.done;
+      assert.ok(Date.now() - started > 1600, 'the body took longer than two request timeouts');
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+
+      const stalled = slowPut(t.url, 'stalled', body, size);
+      const cut = await stalled.done;
+      stalled.destroy();
+      assert.equal(cut.status, 408);
+      assert.equal(cut.body.error, 'request_timeout');
+      assert.match(cut.body.message, /stalled.*GAVEL_UPLOAD_MIN_BYTES_PER_SEC/);
+      assert.equal((await request(t.url, 'GET', '/v1/problems/stalled')).status, 404, 'nothing of the cut upload is stored');
+    } finally {
+      await t.close();
+    }
   });
 
   test('submissions by problem id: verdicts, names, 404, limits, version pinning', async () => {

@@ -124,6 +124,18 @@ test('exit 3: RE with exit code 3', SLOW, async () => {
   assert.equal(r.signal, null);
 });
 
+test('a command that cannot be executed: RE with 127 (missing) or 126 (not executable), as in a shell', SLOW, async () => {
+  const missing = (await runCaptured(sandbox, ['/nope'])).result;
+  assert.equal(missing.status, 'RE', show(missing));
+  assert.equal(missing.exitCode, 127, show(missing));
+  assert.equal(missing.error, 'cannot execute /nope: ENOENT');
+  // /usr is in every sandbox; a header has no execute bit
+  const plain = (await runCaptured(sandbox, ['/usr/include/stdio.h'])).result;
+  assert.equal(plain.status, 'RE', show(plain));
+  assert.equal(plain.exitCode, 126, show(plain));
+  assert.equal(plain.error, 'cannot execute /usr/include/stdio.h: EACCES');
+});
+
 test('abort(): RE with signal 6, so the program is not pid 1', SLOW, async () => {
   const { result: r } = await hostile('abort');
   assert.equal(r.status, 'RE', show(r));

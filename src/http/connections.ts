@@ -61,13 +61,13 @@ export function refuseConnect(server: Server): void {
 }
 
 /** Fastify's clientErrorHandler: protocol-level failures as JSON errors, not bare 400s. */
-export function clientErrorHandler(requestTimeoutMs: number) {
+export function clientErrorHandler(requestTimeoutMs: number, uploadTimeoutMs: number) {
   return (err: NodeJS.ErrnoException, socket: Duplex): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     let answer: string;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       answer = rawResponse(408, 'Request Timeout', 'request_timeout',
-        `the request (headers and body) did not arrive within ${requestTimeoutMs} ms (GAVEL_REQUEST_TIMEOUT_MS, GAVEL_HEADERS_TIMEOUT_MS)`);
+        `the request did not arrive in time: its headers within GAVEL_HEADERS_TIMEOUT_MS, its body within ${requestTimeoutMs} ms (GAVEL_REQUEST_TIMEOUT_MS; uploads ${uploadTimeoutMs} ms, GAVEL_UPLOAD_TIMEOUT_MS)`);
     } else if (err.code === 'HPE_HEADER_OVERFLOW') {
       answer = rawResponse(431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are larger than the server accepts');
     } else {

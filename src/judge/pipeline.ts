@@ -2,6 +2,7 @@
 // check each output, and fold the per-test results into a verdict and a score.
 import { closeSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { notStarted } from '../sandbox/classify.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { RunLimits, RunResult, RunSpec } from '../sandbox/types.js';
 import { checkFiles } from './checkers/index.js';
@@ -99,7 +100,8 @@ export class SubmissionPipeline {
         });
         const text = (readCapped(out, this.ctx.compileOutputBytes) + readCapped(out + '2', this.ctx.compileOutputBytes)).slice(0, this.ctx.compileOutputBytes);
         compile = { ok: r.status === 'OK', output: compileMessage(r, text), timeMs: Math.round(r.cpuTimeMs) };
-        if (r.status === 'SE') throw new Error(`compile step failed in the sandbox: ${r.error}`);
+        // The compiler is the service's command: not finding it is a fault of ours, not a CE.
+        if (r.status === 'SE' || notStarted(r)) throw new Error(`compile step failed in the sandbox: ${r.error}`);
       }
       if (!compile.ok) {
         this.discard(ws);
@@ -238,6 +240,8 @@ export class SubmissionPipeline {
       case 'OLE': return 'OLE';
       case 'SE': throw new Error(`sandbox error: ${r.error}`);
       case 'RE':
+        // The run command comes from the language's configuration, not from the submission.
+        if (notStarted(r)) throw new Error(`sandbox error: ${r.error}`);
         // A managed runtime reports its own heap exhaustion as an ordinary error exit.
         const texts = outOfMemoryTexts(lang);
         if (texts.length) {

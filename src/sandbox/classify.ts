@@ -10,6 +10,17 @@ export const MLE_MARGIN = 0.97;
 /** ...and the program's own resident peak at least this share of the limit. */
 export const MLE_OWN_SHARE = 0.5;
 
+/** execve's errors that mean "no such command" (127) or "not an executable" (126), as in sh. */
+export const EXEC_EXIT_CODES: Readonly<Record<string, number>> = {
+  ENOENT: 127, ENOTDIR: 127, ELOOP: 127, ENAMETOOLONG: 127,
+  EACCES: 126, ENOEXEC: 126, EISDIR: 126,
+};
+
+/** An RE whose program never started (its command could not be executed): `error` says why. */
+export function notStarted(r: Pick<RunResult, 'status' | 'error'>): boolean {
+  return r.status === 'RE' && r.error !== undefined;
+}
+
 export interface RunEnd {
   rec: ExitRecord;
   /** Which limit the monitor killed the run for, if it did. */
@@ -31,6 +42,11 @@ export function classify(end: RunEnd, m: Measures, L: RunLimits): Verdict {
     return { status: 'SE', exitCode: null, signal: null, error: `sandbox setup failed ${rec.goFailure.step}: ${errnoName(rec.goFailure.errno)}` };
   }
   if (rec.execErrno !== undefined) {
+    const exitCode = rec.execStep ? undefined : EXEC_EXIT_CODES[errnoName(rec.execErrno)];
+    // A command missing from the sandbox or not executable is the caller's mistake: the
+    // program "ran" and failed, with the code a shell gives. A step before exec failing,
+    // or execve failing for any other reason, is the sandbox's own failure.
+    if (exitCode !== undefined) return { status: 'RE', exitCode, signal: null, error: `cannot execute ${end.argv0}: ${errnoName(rec.execErrno)}` };
     const what = rec.execStep ? `${rec.execStep} for ${end.argv0}` : `cannot execute ${end.argv0}`;
     return { status: 'SE', exitCode: null, signal: null, error: `${what}: ${errnoName(rec.execErrno)}` };
   }

@@ -107,7 +107,7 @@ export interface RunResult {
   stderrBytes: number;
   /** When init reaped the program (CLOCK_MONOTONIC ms, as process.hrtime): orders the ends of the runs of one group. */
   endedAt?: number;
-  /** For SE: what failed, e.g. "mount /usr: ENOENT". */
+  /** For SE: what failed, e.g. "mount /usr: ENOENT"; for an RE whose command could not be executed (exit code 127/126): why. */
   error?: string;
   /** With RunSpec.trace: where the time went. */
   trace?: RunTrace;

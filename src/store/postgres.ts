@@ -17,6 +17,7 @@ import type {
   CallbackState, NewSubmission, Outcome, Store, StoredEvent, SubmissionRecord, SubmissionStatus,
 } from './index.js';
 import { StoreUnavailableError } from './unavailable.js';
+import { pgStorageFault } from './pg-faults.js';
 import { RECORD_COLUMNS, toRecord, type SubmissionRow } from './rows.js';
 
 /** Key of the advisory lock migrations run under ("gavl"). */
@@ -112,7 +113,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     return out;
   } catch (err) {
     await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
+    throw pgStorageFault(err);
   } finally {
     c.release();
   }
@@ -181,12 +182,15 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Runs a query, turning "cannot reach the database" into StoreUnavailableError. */
+  /** Runs a query, turning storage faults into StorageError and "cannot reach the database" into StoreUnavailableError. */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     if (this.closed) throw new StoreUnavailableError('database', 'the store is closed');
     try {
       return await this.pool.query<R>(text, values);
     } catch (err) {
+      // A full or read-only database first: those are retried until stored, like a full disk.
+      const fault = pgStorageFault(err);
+      if (fault !== err) throw fault;
       if (isUnavailable(err)) throw new StoreUnavailableError('database', (err as Error).message, err);
       throw err;
     }

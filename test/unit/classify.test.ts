@@ -1,7 +1,7 @@
 // Every verdict rule of classify(), from hand-made run ends. No root.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classify, MLE_MARGIN, MLE_OWN_SHARE, type Measures, type RunEnd } from '../../src/sandbox/classify.js';
+import { classify, MLE_MARGIN, MLE_OWN_SHARE, notStarted, type Measures, type RunEnd } from '../../src/sandbox/classify.js';
 import { CLD, SIG } from '../../src/sandbox/linux.js';
 import type { ExitRecord } from '../../src/sandbox/notes.js';
 import type { RunLimits } from '../../src/sandbox/types.js';
@@ -46,11 +46,24 @@ test('output: SIGXFSZ, or a stream past the limit', () => {
   assert.equal(classify(end(ended(exit(0))), { ...calm, stderrBytes: L.outputBytes + 1 }, L).status, 'OLE');
 });
 
-test('SE: cancelled, a refused go message, an exec failure, init gone without a report', () => {
+test('a command that cannot be executed is an RE with the shell\'s exit code; a step before exec failing is an SE', () => {
+  assert.deepEqual(classify(end(ended(exit(127), { execErrno: 2 })), calm, L), { status: 'RE', exitCode: 127, signal: null, error: 'cannot execute /p: ENOENT' });
+  assert.deepEqual(classify(end(ended(exit(127), { execErrno: 13 })), calm, L), { status: 'RE', exitCode: 126, signal: null, error: 'cannot execute /p: EACCES' });
+  assert.equal(classify(end(ended(exit(127), { execErrno: 20 })), calm, L).exitCode, 127); // ENOTDIR
+  assert.equal(classify(end(ended(exit(127), { execErrno: 8 })), calm, L).exitCode, 126); // ENOEXEC
+  assert.ok(notStarted(classify(end(ended(exit(127), { execErrno: 2 })), calm, L)));
+  assert.ok(!notStarted(classify(end(ended(exit(127))), calm, L)), 'a program that itself exits 127 did start');
+  // execve failing for another reason (E2BIG, ENOMEM) is the sandbox's
+  const big = classify(end(ended(exit(127), { execErrno: 7 })), calm, L);
+  assert.deepEqual(big, { status: 'SE', exitCode: null, signal: null, error: 'cannot execute /p: E2BIG' });
+  // ENOENT from a step before exec (chdir) is not the command missing
+  assert.equal(classify(end(ended(exit(127), { execErrno: 2, execStep: 'chdir' })), calm, L).status, 'SE');
+});
+
+test('SE: cancelled, a refused go message, a failed step before exec, init gone without a report', () => {
   assert.equal(classify(end(ended(9), { cancelled: true, monitorReason: 'cpu' }), calm, L).error, 'cancelled');
   const go = classify(end(ended(0, { program: undefined, goFailure: { step: 'parsing the go message', errno: 7 } })), calm, L);
   assert.deepEqual(go, { status: 'SE', exitCode: null, signal: null, error: 'sandbox setup failed parsing the go message: E2BIG' });
-  assert.equal(classify(end(ended(exit(127), { execErrno: 2 })), calm, L).error, 'cannot execute /p: ENOENT');
   assert.equal(classify(end(ended(exit(127), { execErrno: 1, execStep: 'changing ids' })), calm, L).error, 'changing ids for /p: EPERM');
   const gone = classify(end({ ...ended(0), program: undefined, kind: 'death', code: CLD.EXITED, status: 1 }), calm, L);
   assert.equal(gone.status, 'SE');
