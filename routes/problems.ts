@@ -1,11 +1,14 @@
 // /v1/problems: import an ICPC / Kattis problem package (the body, streamed to disk), look
 // problems up, delete them. Submissions then name a problem instead of carrying tests.
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppDeps } from '../src/deps.js';
 import { ProblemError } from '../src/problems/errors.js';
 import { PROBLEM_ID_PATTERN, type ProblemSummary } from '../src/problems/schema.js';
 import type { ProblemService } from '../src/problems/service.js';
+import type { ProblemStore } from '../src/problems/store.js';
 import { errorResponse, errors, HttpError } from './errors.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: PROBLEM_ID_PATTERN, description: 'the client\'s id for the problem (a slug)' }) });
@@ -30,9 +33,34 @@ export function problemHttpError(e: unknown): unknown {
   return new HttpError(e.status, e.code, e.message, e.entry ? { entry: e.entry } : {});
 }
 
+/** The version a submission on an API-only cluster node is judged against; 404 when there is none. */
+export async function clusterProblemVersion(registry: ProblemStore, id: string, version?: number): Promise<number> {
+  const v = version === undefined ? await registry.current(id) : await registry.version(id, version);
+  if (!v) throw new HttpError(404, 'unknown_problem', version === undefined ? `no problem "${id}"; import it with PUT /v1/problems/${id}` : `problem "${id}" has no version ${version}`);
+  return v.version;
+}
+
 function need(problems: ProblemService | undefined): ProblemService {
   if (!problems) throw new HttpError(503, 'problems_unavailable', 'this node has no sandbox-backed judge, so it cannot import or judge problems');
   return problems;
+}
+
+/**
+ * On an API-only cluster node: the request answered by a worker, as the worker answered it.
+ * Undefined on a node with its own problem service.
+ */
+async function relayed(deps: AppDeps, req: FastifyRequest, reply: FastifyReply, body?: Readable): Promise<FastifyReply | undefined> {
+  if (deps.problems || !deps.problemAccess) return undefined;
+  const abort = new AbortController();
+  const onClose = () => { if (!req.raw.complete) abort.abort(); };
+  req.raw.once('close', onClose);
+  try {
+    const a = await deps.problemAccess.relay.forward(req.method, req.url.replace(/^\/v1/, ''), req.headers, body, abort.signal);
+    if (body && !req.raw.complete) reply.header('connection', 'close');
+    return reply.code(a.status).headers(a.headers).send(a.status === 204 ? null : a.body);
+  } finally {
+    req.raw.off('close', onClose);
+  }
 }
 
 export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
@@ -69,6 +97,8 @@ export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       },
     },
   }, async (req, reply) => {
+    const relay = await relayed(deps, req, reply, req.raw);
+    if (relay) return relay;
     const problems = need(deps.problems);
     const abort = new AbortController();
     const onClose = () => { if (!req.raw.complete) abort.abort(); };
@@ -92,7 +122,7 @@ export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       operationId: 'listProblems', tags, security,
       response: { 200: Type.Object({ problems: Type.Array(Type.Unsafe<ProblemSummary>({ $ref: 'ProblemSummary#' })) }, { description: 'Every problem, by id' }), 401: errors[401], 503: errors[503] },
     },
-  }, async () => ({ problems: await need(deps.problems).list() }));
+  }, async (req, reply) => (await relayed(deps, req, reply)) ?? { problems: await need(deps.problems).list() });
 
   app.get('/problems/:id', {
     schema: {
@@ -101,7 +131,9 @@ export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       params: IdParams,
       response: { 200: summary('The problem'), 401: errors[401], 404: errorResponse('No such problem'), 503: errors[503] },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
+    const relay = await relayed(deps, req, reply);
+    if (relay) return relay;
     const p = await need(deps.problems).get(req.params.id).catch((e) => { throw problemHttpError(e); });
     if (!p) throw new HttpError(404, 'unknown_problem', `no problem "${req.params.id}"`);
     return p;
@@ -119,6 +151,8 @@ export const problemRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       },
     },
   }, async (req, reply) => {
+    const relay = await relayed(deps, req, reply);
+    if (relay) return relay;
     const gone = await need(deps.problems).delete(req.params.id).catch((e) => { throw problemHttpError(e); });
     if (!gone) throw new HttpError(404, 'unknown_problem', `no problem "${req.params.id}"`);
     req.log.info({ problem: req.params.id }, 'problem deleted');

@@ -9,7 +9,7 @@ import type { SubmissionView } from '../src/view.js';
 import type { AppDeps } from '../src/deps.js';
 import { commonErrors, errorResponse, errors, HttpError } from './errors.js';
 import { checkSubmissionCaps } from './checks.js';
-import { problemHttpError } from './problems.js';
+import { clusterProblemVersion, problemHttpError } from './problems.js';
 
 /** The shared SubmissionView component (registered by buildApp), with a per-response description. */
 const view = (description: string) => Type.Unsafe<SubmissionView>({ $ref: 'SubmissionView#', description });
@@ -108,11 +108,18 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
     checkSubmissionCaps(req.body, config);
     if (req.body.problem !== undefined) {
       // The version is fixed now: the submission is judged against it even if the problem is replaced meanwhile.
-      if (!deps.problems) throw new HttpError(503, 'problems_unavailable', 'this node cannot judge problems');
-      const v = await deps.problems.resolve(req.body.problem, req.body.problemVersion).catch((e) => { throw problemHttpError(e); });
-      const { language, source, files, limits } = req.body;
-      deps.problems.judge.validate(v, { language, source, files, limits });
-      req.body.problemVersion = v.version;
+      if (deps.problems) {
+        const v = await deps.problems.resolve(req.body.problem, req.body.problemVersion).catch((e) => { throw problemHttpError(e); });
+        const { language, source, files, limits } = req.body;
+        deps.problems.judge.validate(v, { language, source, files, limits });
+        req.body.problemVersion = v.version;
+      } else if (deps.problemAccess) {
+        // An API-only node fixes the version from the shared registry; the limits are checked
+        // against the problem's by the worker that judges it.
+        req.body.problemVersion = await clusterProblemVersion(deps.problemAccess.registry, req.body.problem, req.body.problemVersion);
+      } else {
+        throw new HttpError(503, 'problems_unavailable', 'this node cannot judge problems');
+      }
     }
     const acc = await submissions.accept(req.body);
     req.log.info({ submissionId: acc.id, language: req.body.language, tests: req.body.tests?.length, problem: req.body.problem, problemVersion: req.body.problemVersion }, 'submission accepted');

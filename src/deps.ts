@@ -11,6 +11,14 @@ import type { Metrics } from './metrics.js';
 import type { ClusterStatus } from './cluster/status.js';
 import type { MemoryReleaser } from './memory.js';
 import type { ProblemService } from './problems/service.js';
+import type { ProblemStore } from './problems/store.js';
+import type { ProblemRelay } from './cluster/problems.js';
+
+/** How an API-only cluster node serves problems: relayed to a worker, versions read from the registry. */
+export interface ClusterProblemAccess {
+  relay: ProblemRelay;
+  registry: ProblemStore;
+}
 
 export interface AppDeps {
   config: Config;
@@ -24,6 +32,8 @@ export interface AppDeps {
   logger: Logger;
   /** Imported problem packages; absent when the judge cannot judge them (a stand-in judge in tests). */
   problems?: ProblemService;
+  /** API-only cluster node (no ProblemService): /v1/problems relayed to a worker. */
+  problemAccess?: ClusterProblemAccess;
   /** Readiness problems; [] when ready. */
   readiness(): Promise<string[]>;
   /** Told of large request bodies, to give their memory back afterwards. */

@@ -11,7 +11,8 @@ import { describeConfig, loadConfig, type Config } from './config.js';
 import type { Judge } from './judge/schema.js';
 import { createServices, type BackendFactory, type Services } from './services.js';
 import { buildApp } from './app.js';
-import { judges } from './cluster/backends.js';
+import { isClusterMode, judges } from './cluster/backends.js';
+import { openClusterProblemStores } from './cluster/problems.js';
 import { CatalogJudge } from './cluster/catalog.js';
 import { ProblemService } from './problems/service.js';
 import { ProblemAwareJudge } from './problems/judge.js';
@@ -63,8 +64,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   try {
     const local = judge as Partial<LocalJudge>;
     if (local.pipeline && local.ctx) {
+      // A cluster's judging nodes share the registry and the files through PostgreSQL.
+      const shared = isClusterMode(config) ? { ...(await openClusterProblemStores(config)), replicate: true } : {};
       problems = await ProblemService.open({
-        dataDir: config.dataDir, pipeline: local.pipeline, ctx: local.ctx,
+        ...shared, dataDir: config.dataDir, pipeline: local.pipeline, ctx: local.ctx,
         maxBytes: config.maxProblemBytes, maxFiles: config.maxProblemFiles, synchronous: config.sqliteSync,
       });
     }
@@ -82,7 +85,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       config, judge: svc.judge, problems, store: svc.store, submissions: svc.submissions, runs: svc.runs, bus: svc.bus, metrics: svc.metrics, logger,
       readiness: svc.readiness, memory: svc.memory,
       queueStats: async () => ({ depth: await svc.queue.depth(), inFlight: await svc.queue.size() }),
-      clusterStatus: svc.clusterStatus,
+      clusterStatus: svc.clusterStatus, problemAccess: svc.problemAccess,
     });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {

@@ -8,6 +8,7 @@ import type { Store } from './store/index.js';
 import type { JobQueue } from './queue/types.js';
 import type { EventBus } from './events/types.js';
 import type { RunService } from './runs/types.js';
+import type { ClusterProblemAccess } from './deps.js';
 import { SqliteStore } from './store/sqlite.js';
 import { EventHub } from './events/hub.js';
 import { MemoryQueue } from './queue/memory.js';
@@ -58,6 +59,8 @@ export interface Backends {
   close(): Promise<void>;
   /** Cluster mode: the node's role and the cluster as it sees it, for /readyz (after check() passed). */
   status?(): Promise<ClusterStatus>;
+  /** API-only cluster node: where /v1/problems goes, and the registry a submission's version is read from. */
+  problems?: ClusterProblemAccess;
   /** Hands the backends what is built on top of them (cluster mode: give-ups, callback sweeps, gauges). */
   bind?(parts: BoundParts): void;
 }
@@ -119,6 +122,8 @@ export interface Services {
   readiness(): Promise<string[]>;
   /** Cluster mode: what /readyz reports of the cluster. */
   clusterStatus?: () => Promise<ClusterStatus>;
+  /** API-only cluster node: problems are served by workers (see Backends.problems). */
+  problemAccess?: ClusterProblemAccess;
   /** Re-queues unfinished work (when the backends say so), resumes callbacks, starts judging. */
   start(): Promise<void>;
   /**
@@ -211,5 +216,6 @@ export async function createServices(
   return {
     config, logger, judge, store, queue, bus, slots, runs, submissions, webhooks, metrics, memory, readiness, start, drain, close,
     ...(b.status ? { clusterStatus: () => b.status!() } : {}),
+    ...(b.problems ? { problemAccess: b.problems } : {}),
   };
 }

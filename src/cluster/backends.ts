@@ -14,6 +14,8 @@ import { RedisEventBus } from '../events/redis.js';
 import { connectRedis, throttled } from './redis.js';
 import { WorkerRegistry } from './registry.js';
 import { RelayRunService } from './relay.js';
+import { ProblemRelay } from './problems.js';
+import { PostgresProblemStore } from '../problems/postgres.js';
 import { Reconciler } from './reconciler.js';
 
 export interface ClusterBackends extends Backends {
@@ -105,8 +107,14 @@ export async function clusterBackends(ctx: BackendContext): Promise<ClusterBacke
       timeoutMs: 120_000,
     });
 
+    const problems = worker ? undefined : {
+      relay: new ProblemRelay({ workers: () => registry.live(), token: config.tokens[0], timeoutMs: 30 * 60_000 }),
+      registry: new PostgresProblemStore(store.pool, (t, v) => store.query(t, v)),
+    };
+
     let sweeper: NodeJS.Timeout | undefined;
     return {
+      ...(problems ? { problems } : {}),
       store, queue, bus, registry, redis: command, runs, recoverOnStart: false, judges: worker,
       bind(p) {
         parts = p;

@@ -23,6 +23,11 @@ export interface RelayOptions {
   timeoutMs: number;
 }
 
+/** Workers with the most free slots first, ties in random order. */
+export function byFreeSlots(workers: WorkerInfo[]): WorkerInfo[] {
+  return [...workers].sort((a, b) => (b.slots - b.busy) - (a.slots - a.busy) || Math.random() - 0.5);
+}
+
 export class RelayRunService implements RunService {
   constructor(private readonly o: RelayOptions) {}
 
@@ -31,12 +36,11 @@ export class RelayRunService implements RunService {
     if (workers.length === 0) {
       throw new StoreUnavailableError('worker', 'no worker node is up to run this (GAVEL_ROLE=worker or all); /v1/run needs a sandbox pool');
     }
-    workers.sort((a, b) => (b.slots - b.busy) - (a.slots - a.busy) || Math.random() - 0.5);
     const body = JSON.stringify(req);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.o.token) headers.authorization = `Bearer ${this.o.token}`;
     let last = '';
-    for (const w of workers) {
+    for (const w of byFreeSlots(workers)) {
       let res: Response;
       try {
         res = await fetch(`${w.url}/v1/run`, {

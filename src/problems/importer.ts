@@ -61,9 +61,11 @@ export interface ImporterOptions {
   archive: ArchiveCaps;
   caps: PackageCaps;
   hooks: ImportHooks;
+  /** Cluster mode: stores the built version directory for other nodes; returns its manifest (src/problems/replica.ts). */
+  replicate?(root: string, scratch: string): Promise<StoredVersion['files']>;
 }
 
-async function sha256File(file: string): Promise<string> {
+export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   await pipeline(createReadStream(file), h);
   return h.digest('hex');
@@ -120,12 +122,14 @@ export class Importer {
       await this.o.hooks.build(read.meta, tmpDirs, opts.signal);
       await this.makeTree(read.meta, blobs, tmpDirs.tree);
       if (Number.isNaN(read.meta.timeLimitMs)) await this.deriveTimeLimit(read, blobs, tmpDirs, pkgDir, opts.signal);
+      const files = await this.o.replicate?.(tmpDirs.root, join(stage, 'replica'));
       // The version's files appear whole, by rename, before the registry points at them.
       renameSync(tmpDirs.root, dirs.root);
       try {
-        const { created } = await this.o.store.commit(ticket, { meta: read.meta, blobs, bytes: extracted.bytes, createdAt: Date.now() });
+        const stored = { meta: read.meta, blobs, bytes: extracted.bytes, createdAt: Date.now(), ...(files ? { files } : {}) };
+        const { created } = await this.o.store.commit(ticket, stored);
         committed = true;
-        return { created, version: { id, version: ticket.version, meta: read.meta, blobs, bytes: extracted.bytes, createdAt: Date.now() } };
+        return { created, version: { id, version: ticket.version, ...stored } };
       } catch (e) {
         rmSync(dirs.root, { recursive: true, force: true });
         throw e;
@@ -187,7 +191,7 @@ export class Importer {
   }
 
   /** The tests under their package names, for validators: hard links to the blobs (same filesystem). */
-  private async makeTree(meta: ProblemMeta, blobs: Record<string, string>, tree: string): Promise<void> {
+  async makeTree(meta: ProblemMeta, blobs: Record<string, string>, tree: string): Promise<void> {
     for (const t of meta.tests) {
       for (const [p, ext] of [[t.input, '.in'], [t.answer, '.ans']] as const) {
         const dest = join(tree, ...`${t.name}${ext}`.split('/'));
@@ -234,7 +238,7 @@ export class Importer {
 
   /** Deletes blobs no stored version refers to; only while no import runs (they add blobs before commit). */
   async sweepBlobs(): Promise<number> {
-    if (this.running.size > 0) return 0;
+    if (this.running.size > 0 || (await this.o.store.anyImporting?.())) return 0;
     return this.o.blobs.sweep(await this.o.store.referencedBlobs());
   }
 

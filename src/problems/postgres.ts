@@ -8,16 +8,19 @@ import { ImportBusyError, summarize, type ImportTicket, type ProblemStore, type 
 import type { ProblemSummary } from './types.js';
 import { inTransaction } from '../store/postgres.js';
 
-interface VersionRow { id: string; version: number; meta: string; blobs: string; bytes: string; created_at: string }
+interface VersionRow { id: string; version: number; meta: string; blobs: string; bytes: string; created_at: string; manifest: string | null }
 
 function toVersion(r: VersionRow): StoredVersion {
-  return { id: r.id, version: r.version, meta: JSON.parse(r.meta), blobs: JSON.parse(r.blobs), bytes: Number(r.bytes), createdAt: Number(r.created_at) };
+  return { id: r.id, version: r.version, meta: JSON.parse(r.meta), blobs: JSON.parse(r.blobs), bytes: Number(r.bytes), createdAt: Number(r.created_at),
+    ...(r.manifest ? { files: JSON.parse(r.manifest) } : {}) };
 }
 
 type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 
 export class PostgresProblemStore implements ProblemStore {
-  constructor(private readonly pool: pg.Pool, private readonly query: Query, private readonly importLeaseMs = 3_600_000) {}
+  /** `owner`: closed with this store when the pool is this store's own. */
+  constructor(private readonly pool: pg.Pool, private readonly query: Query, private readonly importLeaseMs = 3_600_000,
+    private readonly owner?: { close(): Promise<void> }) {}
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return inTransaction(this.pool, fn);
@@ -40,8 +43,8 @@ export class PostgresProblemStore implements ProblemStore {
     return this.tx(async (c) => {
       const lock = await c.query<{ version: number }>('SELECT version FROM problem_imports WHERE id = $1 FOR UPDATE', [t.id]);
       if (lock.rows[0]?.version !== t.version) throw new Error(`import of ${t.id} v${t.version} holds no lock`);
-      await c.query('INSERT INTO problem_versions (id, version, meta, blobs, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [t.id, t.version, JSON.stringify(v.meta), JSON.stringify(v.blobs), v.bytes, v.createdAt]);
+      await c.query('INSERT INTO problem_versions (id, version, meta, blobs, bytes, created_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [t.id, t.version, JSON.stringify(v.meta), JSON.stringify(v.blobs), v.bytes, v.createdAt, v.files ? JSON.stringify(v.files) : null]);
       const prev = await c.query('SELECT 1 FROM problems WHERE id = $1', [t.id]);
       await c.query('INSERT INTO problems (id, current) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET current = excluded.current', [t.id, t.version]);
       await c.query('DELETE FROM problem_imports WHERE id = $1', [t.id]);
@@ -85,8 +88,11 @@ export class PostgresProblemStore implements ProblemStore {
 
   async referencedBlobs(): Promise<Set<string>> {
     const out = new Set<string>();
-    const { rows } = await this.query<{ blobs: string }>('SELECT blobs FROM problem_versions');
-    for (const r of rows) for (const h of Object.values(JSON.parse(r.blobs) as Record<string, string>)) out.add(h);
+    const { rows } = await this.query<{ blobs: string; manifest: string | null }>('SELECT blobs, manifest FROM problem_versions');
+    for (const r of rows) {
+      for (const h of Object.values(JSON.parse(r.blobs) as Record<string, string>)) out.add(h);
+      for (const f of Object.values(JSON.parse(r.manifest ?? '{}') as NonNullable<StoredVersion['files']>)) out.add(f.hash);
+    }
     return out;
   }
 
@@ -94,11 +100,15 @@ export class PostgresProblemStore implements ProblemStore {
     return (await this.query<{ id: string; version: number }>('SELECT id, version FROM problem_versions')).rows;
   }
 
+  async anyImporting(): Promise<boolean> {
+    return !!(await this.query('SELECT 1 FROM problem_imports LIMIT 1')).rowCount;
+  }
+
   async clearStaleImports(): Promise<void> {
     await this.query('DELETE FROM problem_imports WHERE started_at < $1', [Date.now() - this.importLeaseMs]);
   }
 
   async close(): Promise<void> {
-    // The pool belongs to the submission store.
+    await this.owner?.close();
   }
 }

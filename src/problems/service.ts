@@ -12,6 +12,7 @@ import { ProblemError } from './errors.js';
 import { checkProblemId, Importer, keptPath, versionDirs, type ImportHooks } from './importer.js';
 import { ProblemPipeline, type ProblemRun } from './judging.js';
 import { buildProgram } from './programs.js';
+import { materialise, storeVersionFiles } from './replica.js';
 import { SqliteProblemStore } from './sqlite.js';
 import { ImportBusyError, summarize, type BlobStore, type ProblemStore, type StoredVersion } from './store.js';
 import type { ProblemSummary } from './types.js';
@@ -67,6 +68,11 @@ export interface ProblemServiceOptions {
   /** Other backends of the registry and the blobs (default: SQLite and files in the data dir). */
   store?: ProblemStore;
   blobs?: BlobStore;
+  /**
+   * Cluster mode: an import also stores its version directory as blobs with a manifest, and
+   * judging a version whose directory is not on this node rebuilds it from them.
+   */
+  replicate?: boolean;
 }
 
 export class ProblemService {
@@ -75,6 +81,9 @@ export class ProblemService {
   readonly blobs: BlobStore;
   readonly importer: Importer;
   readonly judge: ProblemPipeline;
+  private readonly replicate: boolean;
+  /** Rebuilds of version directories in flight, so concurrent runs of one version share one. */
+  private readonly materialising = new Map<string, Promise<void>>();
 
   private constructor(o: ProblemServiceOptions) {
     this.base = join(o.dataDir, 'problems');
@@ -112,8 +121,10 @@ export class ProblemService {
         return slowest;
       },
     };
+    this.replicate = o.replicate ?? false;
     this.importer = new Importer({
       base: this.base, store: this.store, blobs: this.blobs, hooks,
+      ...(this.replicate ? { replicate: (root: string, scratch: string) => storeVersionFiles(root, this.blobs, scratch) } : {}),
       archive: { maxBytes: o.maxBytes ?? DEFAULT_MAX_PROBLEM_BYTES, maxFiles: o.maxFiles ?? DEFAULT_MAX_PROBLEM_FILES, durable: blobsDurable },
       caps: { timeMs: o.ctx.caps.timeMs, memoryBytes: o.ctx.caps.memoryBytes, outputBytes: o.ctx.caps.outputBytes },
     });
@@ -163,7 +174,7 @@ export class ProblemService {
     checkProblemId(id);
     const v = version === undefined ? await this.store.current(id) : await this.store.version(id, version);
     if (!v) throw new ProblemError(404, 'unknown_problem', version === undefined ? `no problem "${id}"; import it with PUT /v1/problems/${id}` : `problem "${id}" has no version ${version}`);
-    if (!existsSync(versionDirs(this.base, id, v.version).root)) throw new ProblemError(404, 'unknown_problem', `the files of problem "${id}" version ${v.version} are gone`);
+    if (!v.files && !existsSync(versionDirs(this.base, id, v.version).root)) throw new ProblemError(404, 'unknown_problem', `the files of problem "${id}" version ${v.version} are gone`);
     return v;
   }
 
@@ -171,6 +182,7 @@ export class ProblemService {
     let v: StoredVersion;
     try {
       v = await this.resolve(id, version);
+      await this.ensureFiles(v);
     } catch (e) {
       // Deleted while the submission waited: a judge error naming why, not a crash.
       const result: JudgeResult = { verdict: 'IE', timeMs: 0, memoryBytes: 0, tests: [], error: (e as Error).message, problem: { id, version } };
@@ -178,6 +190,21 @@ export class ProblemService {
       return result;
     }
     return this.judge.judge(v, run, onEvent, signal);
+  }
+
+  /** The version directory on this node: there already, or rebuilt from the version's manifest. */
+  private ensureFiles(v: StoredVersion): Promise<void> {
+    const dirs = versionDirs(this.base, v.id, v.version);
+    if (!this.replicate || existsSync(dirs.root)) return Promise.resolve();
+    const key = `${v.id}/${v.version}`;
+    let p = this.materialising.get(key);
+    if (!p) {
+      mkdirSync(join(this.base, 'versions', v.id), { recursive: true, mode: 0o755 });
+      p = materialise(v, dirs, this.blobs, (tree) => this.importer.makeTree(v.meta, v.blobs, tree))
+        .finally(() => this.materialising.delete(key));
+      this.materialising.set(key, p);
+    }
+    return p;
   }
 
   close(): Promise<void> {

@@ -28,6 +28,12 @@ export interface StoredVersion {
   blobs: Record<string, string>;
   /** Bytes of the package unpacked. */
   bytes: number;
+  /**
+   * Cluster mode: every file of the version directory but the test tree (package files and
+   * built programs), path under the version directory → blob and mode, so a node that did not
+   * import the version can rebuild the directory. Absent on single-node stores.
+   */
+  files?: Record<string, { hash: string; mode: number }>;
   createdAt: number;
 }
 
@@ -61,6 +67,8 @@ export interface ProblemStore {
   referencedBlobs(): Promise<Set<string>>;
   /** Every (id, version) stored, for sweeping files of versions that were never committed. */
   versions(): Promise<Array<{ id: string; version: number }>>;
+  /** Whether any import is running on any node (blobs it stored are not referenced yet). */
+  anyImporting?(): Promise<boolean>;
   /** Forgets import locks left by a process that died (single-node backends: at start). */
   clearStaleImports(): Promise<void>;
   close(): Promise<void>;

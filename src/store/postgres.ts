@@ -65,6 +65,8 @@ const MIGRATIONS: string[] = [
   CREATE TABLE blobs (hash text PRIMARY KEY, size bigint NOT NULL, complete boolean NOT NULL DEFAULT false);
   CREATE TABLE blob_chunks (hash text NOT NULL REFERENCES blobs (hash) ON DELETE CASCADE, n integer NOT NULL,
     data bytea NOT NULL, PRIMARY KEY (hash, n));`,
+  // 3: the manifest of a version's files besides test data (src/problems/replica.ts).
+  'ALTER TABLE problem_versions ADD COLUMN manifest text;',
 ];
 
 

@@ -2,6 +2,8 @@
 // free ports), API nodes and worker nodes as separate `node dist/src/server.js` processes. Worker
 // nodes own real sandbox pools, each with an instance name and uid range of its own (pid in the
 // name), so a killed worker restarted under the same name cleans up what it left.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestPostgres } from './pg.js';
@@ -21,6 +23,8 @@ export interface Node {
 
 export class TestCluster {
   readonly nodes: Node[] = [];
+  /** Each node's GAVEL_DATA_DIR: nodes share nothing on disk, as on separate machines. */
+  private readonly dataDirs: string[] = [];
   private constructor(readonly pg: TestPostgres, readonly redis: TestRedis, private readonly env: Record<string, string>) {}
 
   static async start(opts: {
@@ -40,7 +44,7 @@ export class TestCluster {
         c.nodes.push({
           name: `worker${i + 1}`, role: 'worker', url: `http://127.0.0.1:${port}`,
           env: {
-            ...env, GAVEL_ROLE: 'worker', PORT: port, GAVEL_POOL_SIZE: '1',
+            ...env, GAVEL_ROLE: 'worker', PORT: port, GAVEL_POOL_SIZE: '1', GAVEL_DATA_DIR: c.dataDir(),
             GAVEL_INSTANCE: `${opts.tag ?? 'gcl'}-w${i + 1}-${process.pid}`,
             GAVEL_UID_BASE: String(61000 + (process.pid % 1000) * 8 + (opts.uidOffset ?? 0) + i * 2),
             ...opts.workerEnv,
@@ -49,7 +53,7 @@ export class TestCluster {
       }
       for (let i = 0; i < opts.apis; i++) {
         const port = String(await freePort());
-        c.nodes.push({ name: `api${i + 1}`, role: 'api', url: `http://127.0.0.1:${port}`, env: { ...env, GAVEL_ROLE: 'api', PORT: port } });
+        c.nodes.push({ name: `api${i + 1}`, role: 'api', url: `http://127.0.0.1:${port}`, env: { ...env, GAVEL_ROLE: 'api', PORT: port, GAVEL_DATA_DIR: c.dataDir() } });
       }
       // Workers first (they take longer: sandbox pools), then API nodes, all at once per kind:
       // the schema migration runs under an advisory lock, so simultaneous starts are fine.
@@ -60,6 +64,14 @@ export class TestCluster {
       throw err;
     }
     return c;
+  }
+
+  private dataDir(): string {
+    const d = mkdtempSync(join(tmpdir(), `gavel-node-${process.pid}-`));
+    // The sandbox's users read problem files under it.
+    chmodSync(d, 0o755);
+    this.dataDirs.push(d);
+    return d;
   }
 
   get apis(): Node[] { return this.nodes.filter((n) => n.role === 'api'); }
@@ -111,6 +123,7 @@ export class TestCluster {
       await this.launch(n).then(() => this.stopNode(n)).catch(() => undefined);
     }
     await Promise.all([this.pg.stop(), this.redis.stop()]);
+    for (const d of this.dataDirs) rmSync(d, { recursive: true, force: true });
   }
 
   get processEnv(): Record<string, string> { return this.env; }
