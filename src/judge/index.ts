@@ -22,8 +22,12 @@ export const DEFAULT_CAPS: Required<Limits> = {
   timeMs: 30_000, wallTimeMs: 90_000, memoryBytes: 2 * 1024 ** 3, outputBytes: 256 << 20, processes: 256,
 };
 
-/** The compile step's limits; a language may raise them (LanguageConfig.compileLimits). */
-export const COMPILE_LIMITS = { timeMs: 15_000, wallTimeMs: 30_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
+/**
+ * The compile step's limits; a language may raise them (LanguageConfig.compileLimits). 30 s of
+ * CPU, as DOMjudge allows: g++ -std=gnu++20 with heavy headers needs more than 15 s on slow or
+ * emulated CPUs.
+ */
+export const COMPILE_LIMITS = { timeMs: 30_000, wallTimeMs: 60_000, memoryBytes: 1024 << 20, outputBytes: 256 << 20, processes: 128 };
 
 export interface JudgeOptions extends SandboxOptions {
   poolSize?: number;
