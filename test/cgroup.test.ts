@@ -4,7 +4,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -273,6 +273,32 @@ describe('cgroup backend on the real kernel', { skip: !IS_ROOT && 'needs root' }
     slot.reset({ memoryBytes: 32 * MiB, pids: 32 });
     assert.equal(slot.stats().oomKills, 0, 'the OOM count restarts at reset');
     slot.destroy();
+  });
+
+  test('reset gives back the page cache earlier runs charged, so the next peak starts low', async (t) => {
+    const dir = mkdtempSync(join('/var/tmp', `${PREFIX}-cache-`));
+    try {
+      if (statfsSync(dir).type === 0x01021994) return t.skip('/var/tmp is tmpfs: its pages are not page cache');
+      const file = join(dir, 'f');
+      // Written and synced outside the slot, then dropped from the cache: the slot's read charges it.
+      execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=32', 'conv=fsync', 'status=none']);
+      execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+      const b = open();
+      const slot = b.createSlot('slot-cache');
+      slot.reset({ memoryBytes: 128 * MiB, pids: 8 });
+      const r = await spawnIn(slot, ['/bin/sh', '-c', 'cat "$0" > /dev/null', file]).exited;
+      assert.equal(r.code, 0, r.stderr);
+      const charged = slot.stats().memoryBytes;
+      if (charged < 16 * MiB) return t.skip(`the read charged only ${charged} bytes to the slot`);
+      slot.reset({ memoryBytes: 128 * MiB, pids: 8 });
+      const st = slot.stats();
+      if (b.version === 2 && !existsSync(join(slot.dir!, 'memory.reclaim'))) return t.skip('no memory.reclaim before 5.19');
+      assert.ok(st.memoryBytes < 8 * MiB, `usage ${st.memoryBytes} after reset (was ${charged})`);
+      if (st.memoryPeakBytes !== null) assert.ok(st.memoryPeakBytes < 8 * MiB, `peak ${st.memoryPeakBytes} after reset`);
+      slot.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('forks beyond pids.max are refused and counted', async () => {

@@ -1,5 +1,7 @@
 // The judge end to end on the real sandbox and real compilers.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createJudge } from '../src/judge/index.js';
 import type { Judge, JudgeEvent, JudgeResult, Submission } from '../src/judge/schema.js';
@@ -43,6 +45,23 @@ describe('A+B in every offered language', () => {
       assert.ok(r.memoryBytes > 0 && r.timeMs >= 0);
     });
   }
+});
+
+describe('peak memory', () => {
+  // A slot's cgroup keeps the page cache a compile charged to it (the compiler and headers it was
+  // the first to read); a peak counter that restarts from that usage reports it as the program's.
+  // The compiler's files are dropped from the page cache first so this compile is the one charged.
+  test('A+B in C++ reports a small peak per test, not the compile\'s page cache', async () => {
+    const gccDir = dirname(execFileSync('g++', ['-print-prog-name=cc1plus'], { encoding: 'utf8' }).trim());
+    execFileSync('sh', ['-c', 'find "$@" -type f -exec dd iflag=nocache count=0 status=none if={} ";"', 'sh', gccDir, '/usr/include']);
+    // <bits/stdc++.h> reads more headers (a bigger charge), but under the v2 guest's emulation
+    // compiling it outruns the compile time limit.
+    const source = inVm ? AB.cpp : AB.cpp.replace('<iostream>', '<bits/stdc++.h>');
+    const r = await run({ language: 'cpp', source, limits: { timeMs: 5000, memoryBytes: 256 << 20 } });
+    assert.equal(r.verdict, 'AC', JSON.stringify(r).slice(0, 2000));
+    // The program needs about 2 MiB; what reset() may leave charged stays under RECLAIM_ABOVE_BYTES.
+    for (const t of r.tests) assert.ok(t.memoryBytes > 0 && t.memoryBytes < 12 << 20, `test ${t.id} reported ${t.memoryBytes} bytes`);
+  });
 });
 
 describe('verdicts', () => {

@@ -39,6 +39,16 @@ export function wrapFsError(what: string, e: unknown): CgroupError {
   return new CgroupError(`cgroup: ${what}: ${msg}${hintFor(code)}`, code, { cause: e });
 }
 
+/**
+ * A run's peak counter restarts from the slot's usage at reset, and that usage includes the page
+ * cache earlier runs (a compile reading the compiler and headers) charged to the slot. Above this
+ * much usage, reset() first gives that cache back; an idle slot (init alone) stays far below it,
+ * so the warm path pays one read.
+ */
+export const RECLAIM_ABOVE_BYTES = 8 << 20;
+/** What v1's reclaim leaves above the non-cache usage, so idle init is never squeezed. */
+export const RECLAIM_SLACK_BYTES = 1 << 20;
+
 // One scratch buffer for every read: reads are synchronous, so nothing can interleave.
 let scratch = Buffer.allocUnsafe(16 * 1024);
 

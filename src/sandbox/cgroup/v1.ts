@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './types.js';
 import {
   CFS_PERIOD_US, CgFile, CgroupError, checkName, childCgroups, ensureDir, errCode, killDir, killListed,
-  quotaToCfs, removeTree, checkCgroupLimits, weightToShares, wrapFsError,
+  keyedValue, quotaToCfs, RECLAIM_ABOVE_BYTES, RECLAIM_SLACK_BYTES, removeTree, checkCgroupLimits, weightToShares,
+  wrapFsError,
 } from './files.js';
 
 type Ctrl = 'memory' | 'cpu' | 'cpuacct' | 'pids' | 'cpuset';
@@ -187,6 +188,7 @@ class V1Slot implements SlotCgroup {
   private readonly memUsage: CgFile;
   private readonly oomControl: CgFile;
   private readonly forceEmpty: CgFile;
+  private readonly memStat: CgFile;
   private readonly cfsQuota: CgFile;
   private readonly shares: CgFile;
   private readonly cpuUsage: CgFile;
@@ -224,6 +226,7 @@ class V1Slot implements SlotCgroup {
       this.memUsage = at('memory', 'memory.usage_in_bytes');
       this.oomControl = at('memory', 'memory.oom_control');
       this.forceEmpty = at('memory', 'memory.force_empty');
+      this.memStat = at('memory', 'memory.stat');
       this.cfsQuota = at('cpu', 'cpu.cfs_quota_us');
       this.shares = at('cpu', 'cpu.shares');
       this.cpuUsage = at('cpuacct', 'cpuacct.usage');
@@ -303,12 +306,34 @@ class V1Slot implements SlotCgroup {
       this.readApplied();
       throw e;
     }
+    this.reclaimPageCache();
     // Counters: cpu and peak memory reset by writing 0; the OOM and pids counts cannot be reset.
     this.cpuUsage.write('0');
     this.memMaxUsage.write('0');
     this.memswMaxUsage?.write('0');
     this.oomBase = this.oomControl.readKey('oom_kill');
     this.pidsBase = this.pidsEvents.readKey('max');
+  }
+
+  /**
+   * v1 has no memory.reclaim, and force_empty needs an empty cgroup (init lives here). Lowering
+   * memory.limit_in_bytes reclaims synchronously, so the limit dips to what is not file cache
+   * (plus slack for init) and comes straight back. EBUSY only means some cache could not go.
+   */
+  private reclaimPageCache(): void {
+    const usage = this.memUsage.readNumber();
+    if (usage <= RECLAIM_ABOVE_BYTES) return;
+    const stat = this.memStat.read();
+    const file = keyedValue(stat, 'total_active_file') + keyedValue(stat, 'total_inactive_file');
+    const target = Math.max(usage - file, 0) + RECLAIM_SLACK_BYTES;
+    if (target >= usage || target >= this.applied.mem) return;
+    try {
+      this.memLimit.write(String(target));
+    } catch (e) {
+      if (errCode(e) !== 'EBUSY') throw e;
+    } finally {
+      this.memLimit.write(String(this.applied.mem));
+    }
   }
 
   /** memsw must never drop below the memory limit, so the write order depends on the direction. */

@@ -7,8 +7,9 @@ import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { CgroupBackend, CgroupFeatures, CgroupLimits, CgroupStats, SlotCgroup } from './types.js';
 import {
-  CFS_PERIOD_US, CgFile, CgroupError, checkName, childCgroups, ensureDir, errCode, kernelAtLeast, killDir,
-  killListed, parseControllers, parsePids, parseUnifiedPath, quotaToCfs, removeTree, checkCgroupLimits, wrapFsError,
+  CFS_PERIOD_US, CgFile, CgroupError, checkName, childCgroups, ensureDir, errCode, kernelAtLeast, keyedValue, killDir,
+  killListed, parseControllers, parsePids, parseUnifiedPath, quotaToCfs, RECLAIM_ABOVE_BYTES, removeTree,
+  checkCgroupLimits, wrapFsError,
 } from './files.js';
 
 const REQUIRED = ['cpu', 'memory', 'pids'];
@@ -238,6 +239,9 @@ class V2Slot implements SlotCgroup {
   private readonly ioWeight: { file: CgFile; bfq: boolean } | null;
   private readonly cpuStat: CgFile;
   private readonly memCurrent: CgFile;
+  private readonly memStat: CgFile;
+  /** memory.reclaim (kernel 5.19+); null before. */
+  private readonly memReclaim: CgFile | null;
   private readonly memEvents: CgFile;
   private readonly pidsEvents: CgFile;
   private readonly pidsCurrent: CgFile;
@@ -270,6 +274,8 @@ class V2Slot implements SlotCgroup {
       this.ioWeight = has('io.weight') ? { file: at('io.weight'), bfq: false } : has('io.bfq.weight') ? { file: at('io.bfq.weight'), bfq: true } : null;
       this.cpuStat = at('cpu.stat');
       this.memCurrent = at('memory.current');
+      this.memStat = at('memory.stat');
+      this.memReclaim = has('memory.reclaim') ? at('memory.reclaim') : null;
       this.memEvents = at('memory.events');
       this.pidsEvents = at('pids.events');
       this.pidsCurrent = at('pids.current');
@@ -334,7 +340,22 @@ class V2Slot implements SlotCgroup {
     this.cpuBase = this.cpuStat.readKey('usage_usec');
     this.oomBase = this.memEvents.readKey('oom_kill');
     this.pidsBase = this.pidsEvents.readKey('max');
+    this.reclaimPageCache();
     this.resetPeak();
+  }
+
+  /** Asks the kernel to reclaim the slot's file cache; EAGAIN only means not all of it could go. */
+  private reclaimPageCache(): void {
+    if (!this.memReclaim || this.memCurrent.readNumber() <= RECLAIM_ABOVE_BYTES) return;
+    // The file LRUs, not "file": that also counts tmpfs pages, which cannot go without swap.
+    const stat = this.memStat.read();
+    const file = keyedValue(stat, 'active_file') + keyedValue(stat, 'inactive_file');
+    if (file <= 0) return;
+    try {
+      this.memReclaim.write(String(file));
+    } catch (e) {
+      if (errCode(e) !== 'EAGAIN') throw e;
+    }
   }
 
   private resetPeak(): void {
