@@ -53,7 +53,9 @@ describe('peak memory', () => {
   // The compiler's files are dropped from the page cache first so this compile is the one charged.
   test('A+B in C++ reports a small peak per test, not the compile\'s page cache', async () => {
     const gccDir = dirname(execFileSync('g++', ['-print-prog-name=cc1plus'], { encoding: 'utf8' }).trim());
-    execFileSync('sh', ['-c', 'find "$@" -type f -exec dd iflag=nocache count=0 status=none if={} ";"', 'sh', gccDir, '/usr/include']);
+    // Not in the emulated v2 guest: a compile from a cold cache takes minutes there, and its 6.1
+    // kernel cannot reset memory.peak (the figure is the program's maxrss, still asserted below).
+    if (!inVm) execFileSync('sh', ['-c', 'find "$@" -type f -exec dd iflag=nocache count=0 status=none if={} ";"', 'sh', gccDir, '/usr/include']);
     // <bits/stdc++.h> reads more headers (a bigger charge), but under the v2 guest's emulation
     // compiling it outruns the compile time limit.
     const source = inVm ? AB.cpp : AB.cpp.replace('<iostream>', '<bits/stdc++.h>');
