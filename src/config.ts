@@ -84,7 +84,7 @@ const VARS: ReadonlyArray<{ env: string; key: keyof Config; kind: Kind; def?: st
   { env: 'GAVEL_UPLOAD_TIMEOUT_MS', key: 'uploadTimeoutMs', kind: 'int', def: '1800000' },
   { env: 'GAVEL_UPLOAD_MIN_BYTES_PER_SEC', key: 'uploadMinBytesPerSec', kind: 'int', def: '16384' },
   { env: 'GAVEL_KEEPALIVE_TIMEOUT_MS', key: 'keepAliveTimeoutMs', kind: 'int', def: '5000' },
-  { env: 'GAVEL_MAX_REQUESTS_PER_SOCKET', key: 'maxRequestsPerSocket', kind: 'int', def: '1000' },
+  { env: 'GAVEL_MAX_REQUESTS_PER_SOCKET', key: 'maxRequestsPerSocket', kind: 'int', def: '0' },
   { env: 'GAVEL_MAX_CONNECTIONS', key: 'maxConnections', kind: 'int', def: '4096' },
   { env: 'GAVEL_MAX_CONNECTIONS_PER_CLIENT', key: 'maxConnectionsPerClient', kind: 'int', def: '0' },
   { env: 'GAVEL_MAX_TESTS', key: 'maxTests', kind: 'int', def: '1000' },
