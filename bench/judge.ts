@@ -31,7 +31,7 @@ function baseline(): number[] {
     writeFileSync(join(dir, 'main.cpp'), SOURCE);
     for (let i = 0; i < SEQUENTIAL; i++) {
       const t0 = performance.now();
-      const c = spawnSync('g++', ['-std=c++17', '-O2', '-pipe', '-o', join(dir, 'main'), join(dir, 'main.cpp')]);
+      const c = spawnSync('g++', ['-std=gnu++20', '-O2', '-pipe', '-o', join(dir, 'main'), join(dir, 'main.cpp'), '-lm']);
       if (c.status !== 0) throw new Error(`baseline compile failed: ${c.stderr}`);
       for (const t of TESTS) {
         const r = spawnSync(join(dir, 'main'), { input: t.input });
