@@ -2,7 +2,7 @@
 // offered language over HTTP, every verdict, /v1/run, and kill -9 of `node dist/src/server.js`
 // while it judges — after a restart every accepted submission finishes.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
@@ -11,6 +11,8 @@ import type { Judge } from '../src/judge/schema.js';
 import {
   request, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type JsonResponse, type TestServer,
 } from './helpers/server.js';
+
+import { leftovers } from './helpers/sandbox.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));
 const ab = [{ input: '1 2\n', expected: '3\n' }, { input: '40 2\n', expected: '42\n' }, { input: '-5 5\n', expected: '0\n' }];
@@ -32,15 +34,6 @@ function verdictOf(base: string, id: string): Promise<any> {
     const timer = setTimeout(() => { es.close(); reject(new Error(`no verdict for ${id}`)); }, 240_000);
     es.addEventListener('verdict', (e) => { clearTimeout(timer); es.close(); resolve(JSON.parse(e.data)); });
   });
-}
-
-function leftovers(instance: string): string[] {
-  const found: string[] = [];
-  if (existsSync(`/run/${instance}`)) found.push(`/run/${instance}`);
-  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-    if (existsSync(`/sys/fs/cgroup/${ctrl}/${instance}`)) found.push(`/sys/fs/cgroup/${ctrl}/${instance}`);
-  }
-  return found;
 }
 
 describe('real judge over HTTP', () => {

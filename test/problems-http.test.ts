@@ -5,7 +5,7 @@
 // of `node dist/src/server.js` during an import and during judging.
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -13,18 +13,9 @@ import { createJudge } from '../src/judge/index.js';
 import type { Judge } from '../src/judge/schema.js';
 import { CONTENT_TYPES, files, fixture, pack, type PackFormat } from './helpers/packages.js';
 import { request, sleep, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type TestServer } from './helpers/server.js';
+import { leftovers } from './helpers/sandbox.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));
-
-/** What a service instance may have left on the host: its run dir and cgroups. */
-function leftovers(instance: string): string[] {
-  const found: string[] = [];
-  if (existsSync(`/run/${instance}`)) found.push(`/run/${instance}`);
-  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-    if (existsSync(`/sys/fs/cgroup/${ctrl}/${instance}`)) found.push(`/sys/fs/cgroup/${ctrl}/${instance}`);
-  }
-  return found;
-}
 
 async function putProblem(base: string, id: string, body: Buffer, format: PackFormat = 'zip', query = '') {
   const res = await fetch(`${base}/v1/problems/${id}${query}`, { method: "PUT", body: new Uint8Array(body), headers: { 'content-type': CONTENT_TYPES[format] } });

@@ -241,3 +241,13 @@ export function childCgroups(dir: string): string[] {
     }
   }).sort();
 }
+
+/** What a service instance may have left on the host: its run dir and cgroups (any hierarchy). */
+export function leftovers(instance: string): string[] {
+  const found: string[] = [];
+  if (existsSync(`/run/${instance}`)) found.push(`/run/${instance}`);
+  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+    if (existsSync(`/sys/fs/cgroup/${ctrl}/${instance}`)) found.push(`/sys/fs/cgroup/${ctrl}/${instance}`);
+  }
+  return found;
+}
