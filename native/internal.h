@@ -48,7 +48,7 @@ long gv_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *ar
 #endif
 
 /* reaper.c: has the reaper watch a new sandbox. Returns 0 or -errno (nothing taken over). */
-int gv_reaper_add(int pidfd, int statusfd, int mntfd, uint64_t token);
+int gv_reaper_add(int pidfd, int mntfd, uint64_t token);
 
 /* Blocks every signal (glibc's internal ones too) in the calling thread; see shim.c. */
 void gv_block_all_signals(uint64_t *old);

@@ -65,7 +65,7 @@ struct gv_plan {
 /* The kernel already reset the child's signal handlers (clone3 with CLONE_CLEAR_SIGHAND). */
 #define GV_PLAN_F_SIGHAND_CLEARED 1
 
-/* ---- Status records: clone child / gavel-init → the reaper, on the status pipe ------ */
+/* ---- Status records: clone child / gavel-init → Node, on the sandbox's status pipe --- */
 
 /* All 32 bytes, so several fit one atomic pipe write and reads return whole records. */
 #define GV_STATUS_REC_SIZE 32
@@ -105,22 +105,20 @@ enum gv_trace {
 
 /* ---- Notes: the reaper → Node, on the notification pipe ----------------------------- */
 
-#define GV_NOTE_RUN GV_FOURCC('r', 'u', 'n', 'x')   /* a run ended; the sandbox lives on */
+/* The reaper only reports deaths: the end of each run Node reads from the sandbox's own
+ * status pipe, with no thread in between. */
 #define GV_NOTE_DEATH GV_FOURCC('d', 'e', 'a', 'd') /* a sandbox's init is gone */
-#define GV_NOTE_DATA_BYTES 208 /* room for 6 status records: EXIT and its TRACEs */
 
 struct gv_note {
   uint32_t magic;
-  uint32_t nbytes;       /* bytes of status records copied into data[] */
+  uint32_t pad;
   uint64_t token;
-  int32_t code;          /* DEATH: CLD_EXITED / CLD_KILLED / CLD_DUMPED of the init */
-  int32_t status;        /* DEATH: its exit code or signal */
-  int64_t utime_us;      /* DEATH: rusage of the init and the children it reaped */
+  int32_t code;          /* CLD_EXITED / CLD_KILLED / CLD_DUMPED of the init */
+  int32_t status;        /* its exit code or signal */
+  int64_t utime_us;      /* rusage of the init and the children it reaped */
   int64_t stime_us;
   int64_t maxrss_kb;
-  uint8_t data[GV_NOTE_DATA_BYTES]; /* status records of this run, whole ones only */
 };
-#define GV_NOTE_DATA_OFFSET 48
 
 /* ---- The go message: Node → gavel-init, on the control socket ----------------------- */
 
@@ -141,6 +139,9 @@ enum gv_item {
   GV_ITEM_ENV = 7,     /* one environment string, NUL-ended */
   GV_ITEM_CHDIR = 8,   /* working directory, NUL-ended */
   GV_ITEM_TRACE = 9,   /* no payload: report phase times (TRACE records) for this run */
+  GV_ITEM_EARLY = 10,  /* no payload: the filter allows every step after it (receiving the stdio
+                          fds, dup2, close_range, chdir, rlimits, the id and capability drop,
+                          prctl, exec), so init may install it in a spare child ahead of the run */
 };
 
 /* What init accepts; anything past these is refused (GO_FAIL, step MESSAGE, E2BIG). */

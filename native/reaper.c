@@ -1,8 +1,9 @@
 /*
- * The reaper: one thread that waits on every sandbox's pidfd and status pipe with epoll,
- * and writes one fixed-size note (struct gv_note) per finished run and per dead sandbox
- * to a pipe that Node reads as a stream. So no libuv threadpool thread is ever parked in
- * waitid(), and Node learns of a run's end with one read.
+ * The reaper: one thread that waits on every sandbox's pidfd with epoll and writes one
+ * fixed-size note (struct gv_note) per dead sandbox to a pipe that Node reads as a
+ * stream. So no libuv threadpool thread is ever parked in waitid(). The end of each run
+ * does not come this way: Node reads it from the sandbox's status pipe itself, one
+ * thread wake-up sooner.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,18 +23,11 @@
 struct gv_entry {
   int used;
   int pidfd;
-  int statusfd;
-  /* init's records of the current run, until its final one (EXIT or GO_FAIL) arrives */
-  uint8_t pending[GV_NOTE_DATA_BYTES / GV_STATUS_REC_SIZE * GV_STATUS_REC_SIZE];
-  uint32_t npending;
   /* Holds the sandbox's mount namespace: without it the namespace (and its dozen mounts)
    * is torn down inside the dying init, before its exit is even reported. */
   int mntfd;
   uint64_t token;
 };
-
-/* epoll data: the table index, with this bit set for the status pipe (else the pidfd) */
-#define GV_EV_STATUS 0x80000000u
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gv_entry g_tab[GV_MAX_SANDBOXES];
@@ -41,8 +35,7 @@ static int g_epfd = -1;
 static int g_notify_rd = -1, g_notify_wr = -1;
 static pthread_t g_reaper;
 
-_Static_assert(sizeof(struct gv_note) == GV_NOTE_DATA_OFFSET + GV_NOTE_DATA_BYTES, "gv_note layout");
-_Static_assert(__builtin_offsetof(struct gv_note, data) == GV_NOTE_DATA_OFFSET, "gv_note data offset");
+_Static_assert(sizeof(struct gv_note) == 48, "gv_note layout");
 _Static_assert(sizeof(struct gv_status_rec) == GV_STATUS_REC_SIZE, "status record size");
 _Static_assert(sizeof(struct gv_setup_fail_rec) == GV_STATUS_REC_SIZE, "setup-fail record size");
 
@@ -52,47 +45,8 @@ static void emit(const struct gv_note *r) {
   do w = write(g_notify_wr, r, sizeof *r); while (w < 0 && errno == EINTR);
 }
 
-/* Files init's records; a final one closes the run and goes to Node at once. */
-static void take_records(struct gv_entry *e, const uint8_t *buf, size_t n) {
-  for (size_t off = 0; off + GV_STATUS_REC_SIZE <= n; off += GV_STATUS_REC_SIZE) {
-    uint32_t magic;
-    memcpy(&magic, buf + off, sizeof magic);
-    int final = magic == GV_REC_EXIT || magic == GV_REC_GO_FAIL;
-    /* A full buffer drops records, never the final one: it takes the last place. */
-    if (e->npending + GV_STATUS_REC_SIZE > sizeof e->pending && final) e->npending -= GV_STATUS_REC_SIZE;
-    if (e->npending + GV_STATUS_REC_SIZE <= sizeof e->pending) {
-      memcpy(e->pending + e->npending, buf + off, GV_STATUS_REC_SIZE);
-      e->npending += GV_STATUS_REC_SIZE;
-    }
-    if (final) {
-      struct gv_note r;
-      memset(&r, 0, sizeof r);
-      r.magic = GV_NOTE_RUN;
-      r.token = e->token;
-      r.code = CLD_EXITED;
-      r.nbytes = e->npending;
-      memcpy(r.data, e->pending, e->npending);
-      e->npending = 0;
-      emit(&r);
-    }
-  }
-}
-
-/* init wrote to the status pipe (or closed it). */
-static void on_status(int idx) {
-  struct gv_entry *e = &g_tab[idx];
-  uint8_t buf[512];
-  ssize_t n = read(e->statusfd, buf, sizeof buf);
-  if (n < 0 && errno == EAGAIN) return;
-  if (n <= 0) {
-    epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
-    return;
-  }
-  take_records(e, buf, (size_t)n);
-}
-
-/* The sandbox's init is gone: report what is left of its records, then its death.
- * Returns the mount-namespace fd to close once the lock is released (or -1). */
+/* The sandbox's init is gone: report its death. Returns the mount-namespace fd to close
+ * once the lock is released (or -1). */
 static int reap_entry(int idx) {
   struct gv_entry *e = &g_tab[idx];
   siginfo_t si;
@@ -104,9 +58,6 @@ static int reap_entry(int idx) {
   } else if (si.si_pid == 0) {
     return -1; /* not exited yet */
   }
-  uint8_t buf[512];
-  ssize_t n;
-  while ((n = read(e->statusfd, buf, sizeof buf)) > 0) take_records(e, buf, (size_t)n);
   struct gv_note r;
   memset(&r, 0, sizeof r);
   r.magic = GV_NOTE_DEATH;
@@ -116,13 +67,9 @@ static int reap_entry(int idx) {
   r.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
   r.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
   r.maxrss_kb = ru.ru_maxrss;
-  r.nbytes = e->npending;
-  memcpy(r.data, e->pending, e->npending);
   emit(&r);
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->pidfd, NULL);
-  epoll_ctl(g_epfd, EPOLL_CTL_DEL, e->statusfd, NULL);
   close(e->pidfd);
-  close(e->statusfd);
   int mntfd = e->mntfd;
   e->used = 0;
   return mntfd;
@@ -138,15 +85,10 @@ static void *reaper_main(void *unused) {
     int nmnt = 0;
     pthread_mutex_lock(&g_mu);
     for (int i = 0; i < n; i++) {
-      uint32_t d = evs[i].data.u32;
-      int idx = (int)(d & ~GV_EV_STATUS);
+      int idx = (int)evs[i].data.u32;
       if (idx < 0 || idx >= GV_MAX_SANDBOXES || !g_tab[idx].used) continue;
-      if (d & GV_EV_STATUS) {
-        on_status(idx);
-      } else {
-        int fd = reap_entry(idx);
-        if (fd >= 0) mnt[nmnt++] = fd;
-      }
+      int fd = reap_entry(idx);
+      if (fd >= 0) mnt[nmnt++] = fd;
     }
     pthread_mutex_unlock(&g_mu);
     /* The mount namespaces go now, after Node has its answers, and outside the lock:
@@ -195,7 +137,7 @@ fail:;
   return -err;
 }
 
-int gv_reaper_add(int pidfd, int statusfd, int mntfd, uint64_t token) {
+int gv_reaper_add(int pidfd, int mntfd, uint64_t token) {
   pthread_mutex_lock(&g_mu);
   int idx = -1;
   for (int i = 0; i < GV_MAX_SANDBOXES; i++) {
@@ -211,14 +153,11 @@ int gv_reaper_add(int pidfd, int statusfd, int mntfd, uint64_t token) {
   memset(&g_tab[idx], 0, sizeof g_tab[idx]);
   g_tab[idx].used = 1;
   g_tab[idx].pidfd = pidfd;
-  g_tab[idx].statusfd = statusfd;
   g_tab[idx].mntfd = mntfd;
   g_tab[idx].token = token;
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
-  struct epoll_event evs = {.events = EPOLLIN, .data.u32 = (uint32_t)idx | GV_EV_STATUS};
-  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0 || epoll_ctl(g_epfd, EPOLL_CTL_ADD, statusfd, &evs) < 0) {
+  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
     int e = errno;
-    epoll_ctl(g_epfd, EPOLL_CTL_DEL, pidfd, NULL);
     g_tab[idx].used = 0;
     pthread_mutex_unlock(&g_mu);
     return -e;

@@ -192,14 +192,16 @@ static void abandon(int pidfd, int statusfd, int controlfd) {
 
 /*
  * Clones a sandbox that runs `plan`. On success returns the pid and registers the child
- * with the reaper under `token`; *control is Node's end of the control socket. On
+ * with the reaper under `token`; *control is Node's end of the control socket and
+ * *status the read end (non-blocking) of its status pipe. On
  * failure returns -1 and fills err[0] = failed op index (-1 when clone itself failed),
  * err[1] = errno, err[2] = op code.
  */
-GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err, int32_t *control) {
+GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *err, int32_t *control, int32_t *status) {
   struct gv_plan *p = check_plan(plan, len, err);
   if (!p) return -1;
   *control = -1;
+  *status = -1;
   int sfd[2], cfd[2];
   if (pipe2(sfd, O_CLOEXEC | O_NONBLOCK) < 0) {
     err[1] = errno;
@@ -248,7 +250,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
   char path[64];
   snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
   int mntfd = open(path, O_RDONLY | O_CLOEXEC);
-  int rc = gv_reaper_add(pidfd, sfd[0], mntfd, token);
+  int rc = gv_reaper_add(pidfd, mntfd, token);
   if (rc < 0) {
     if (mntfd >= 0) close(mntfd);
     abandon(pidfd, sfd[0], cfd[0]);
@@ -256,6 +258,7 @@ GV_EXPORT long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, int32_t *er
     return -1;
   }
   *control = cfd[0];
+  *status = sfd[0];
   return pid;
 }
 
@@ -459,11 +462,11 @@ static const struct gv_proto_entry g_protocol[] = {
     N(GV_STATUS_REC_SIZE), N(GV_REC_SETUP_FAIL), N(GV_REC_EXIT), N(GV_REC_EXEC_FAIL), N(GV_REC_GO_FAIL), N(GV_REC_TRACE),
     N(GV_TRACE_INIT_START), N(GV_TRACE_CHILD), N(GV_TRACE_INIT_END), N(GV_TRACE_DETACH),
     {"sizeof(struct gv_status_rec)", sizeof(struct gv_status_rec), NULL},
-    N(GV_NOTE_RUN), N(GV_NOTE_DEATH), N(GV_NOTE_DATA_BYTES), N(GV_NOTE_DATA_OFFSET),
+    N(GV_NOTE_DEATH),
     {"sizeof(struct gv_note)", sizeof(struct gv_note), NULL},
     N(GV_GO_MAGIC), N(GV_GO_HEADER_SIZE), N(GV_GO_ITEM_HEADER_SIZE),
     N(GV_ITEM_IDS), N(GV_ITEM_RLIMIT), N(GV_ITEM_MOUNT), N(GV_ITEM_TMP), N(GV_ITEM_FILTER), N(GV_ITEM_ARG),
-    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR), N(GV_ITEM_TRACE),
+    N(GV_ITEM_ENV), N(GV_ITEM_CHDIR), N(GV_ITEM_TRACE), N(GV_ITEM_EARLY),
     N(GV_GO_MAX_BYTES), N(GV_GO_MAX_FDS), N(GV_GO_MAX_ARGS), N(GV_GO_MAX_ENVS), N(GV_GO_MAX_RLIMITS),
     N(GV_GO_MAX_MOUNTS), N(GV_GO_MAX_FILTER),
     N(GV_STEP_READ), N(GV_STEP_MOUNT), N(GV_STEP_TMP), N(GV_STEP_STDIO), N(GV_STEP_CHDIR), N(GV_STEP_RLIMIT),

@@ -24,7 +24,7 @@ function loadLib() {
   const so = koffi.load(path);
   const api = {
     reaperStart: so.func('int gv_reaper_start(void)'),
-    spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err, _Out_ int32_t *control)'),
+    spawn: so.func('long gv_spawn(uint8_t *plan, uint32_t len, uint64_t token, _Out_ int32_t *err, _Out_ int32_t *control, _Out_ int32_t *status)'),
     go: so.func('int gv_go(int ctl, const uint8_t *msg, uint32_t len, const int32_t *fds, uint32_t nfds)'),
     cloneTree: so.func('int gv_clone_tree(const char *path, uint64_t attr)'),
     tmpfs: so.func('int gv_tmpfs(uint64_t bytes)'),
@@ -103,14 +103,15 @@ export interface SpawnFailure { opIndex: number; errno: number; opCode: number }
  * child's work (namespaces, mounts, joining cgroups) never blocks the event loop. The
  * reaper must be running (exitWatcher()) before this is called.
  */
-export function spawnPlan(plan: Buffer, token: number): Promise<{ pid: number; control: number } | { failure: SpawnFailure }> {
+export function spawnPlan(plan: Buffer, token: number): Promise<{ pid: number; control: number; status: number } | { failure: SpawnFailure }> {
   const err = new Int32Array(3);
   const control = new Int32Array(1);
+  const status = new Int32Array(1);
   return new Promise((resolve, reject) => {
-    native().spawn.async(plan, plan.length, token, err, control, (e: Error | null, pid: number | bigint) => {
+    native().spawn.async(plan, plan.length, token, err, control, status, (e: Error | null, pid: number | bigint) => {
       if (e) return reject(e);
       const n = Number(pid);
-      resolve(n > 0 ? { pid: n, control: control[0] } : { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } });
+      resolve(n > 0 ? { pid: n, control: control[0], status: status[0] } : { failure: { opIndex: err[0], errno: err[1], opCode: err[2] } });
     });
   });
 }

@@ -1,6 +1,7 @@
-// Parses the reaper's notes (struct gv_note, native/protocol.h): what Node learns when a
-// run ends or a sandbox dies, with the status records init left for that run.
-import { NOTE_DATA_OFFSET, NOTE_SIZE, Note, Rec, STATUS_REC_SIZE, stepName, Trace } from './protocol.js';
+// What Node learns when a run ends or a sandbox dies: the status records gavel-init (and
+// the program's child) write on the cell's status pipe, and the reaper's death notes
+// (struct gv_status_rec and struct gv_note, native/protocol.h).
+import { NOTE_SIZE, Note, Rec, STATUS_REC_SIZE, stepName, Trace } from './protocol.js';
 
 /**
  * The end of one run ('run': the cell lives on and is clean again), or the end of a
@@ -33,15 +34,14 @@ export interface InitStamps {
   reaped: bigint; swept: bigint; tmpChecked: bigint;
 }
 
-/** One note of NOTE_SIZE bytes; throws on a magic that is not a note's. */
+/** One death note of NOTE_SIZE bytes; throws on a magic that is not a note's. */
 export function parseNote(b: Buffer): ExitRecord {
   if (b.length < NOTE_SIZE) throw new Error(`gavel: short reaper note (${b.length} bytes)`);
   const magic = b.readUInt32LE(0);
-  if (magic !== Note.RUN && magic !== Note.DEATH) throw new Error(`gavel: unknown reaper note 0x${magic.toString(16)}`);
-  const nbytes = b.readUInt32LE(4);
-  const rec: ExitRecord = {
+  if (magic !== Note.DEATH) throw new Error(`gavel: unknown reaper note 0x${magic.toString(16)}`);
+  return {
     token: Number(b.readBigUInt64LE(8)),
-    kind: magic === Note.RUN ? 'run' : 'death',
+    kind: 'death',
     code: b.readInt32LE(16),
     status: b.readInt32LE(20),
     initRusage: {
@@ -50,33 +50,74 @@ export function parseNote(b: Buffer): ExitRecord {
       maxrssKb: Number(b.readBigInt64LE(40)),
     },
   };
-  const end = Math.min(NOTE_DATA_OFFSET + nbytes, NOTE_SIZE);
-  for (let off = NOTE_DATA_OFFSET; off + STATUS_REC_SIZE <= end; off += STATUS_REC_SIZE) {
-    const kind = b.readUInt32LE(off);
-    if (kind === Rec.EXIT) {
-      rec.program = {
-        wstatus: b.readInt32LE(off + 4),
-        cpuUs: Number(b.readBigInt64LE(off + 8)),
-        wallUs: Number(b.readBigInt64LE(off + 16)),
-        maxrssKb: Number(b.readBigInt64LE(off + 24)),
-      };
-    } else if (kind === Rec.EXEC_FAIL) {
-      const a = b.readInt32LE(off + 4);
-      // a > 0: exec's errno; a < 0: the step before exec that failed, errno in b
-      rec.execErrno = a > 0 ? a : Number(b.readBigInt64LE(off + 8));
-      if (a < 0) rec.execStep = stepName(-a);
-    } else if (kind === Rec.GO_FAIL) {
-      rec.goFailure = { step: stepName(b.readInt32LE(off + 4)), errno: Number(b.readBigInt64LE(off + 8)) };
-    } else if (kind === Rec.TRACE) {
-      const [x, y, z] = [b.readBigInt64LE(off + 8), b.readBigInt64LE(off + 16), b.readBigInt64LE(off + 24)];
-      const s = (rec.stamps ??= {});
-      switch (b.readInt32LE(off + 4)) {
-        case Trace.INIT_START: Object.assign(s, { received: x, parsed: y, forked: z }); break;
-        case Trace.CHILD: Object.assign(s, { childStarted: x, privilegesDropped: y, filterInstalled: z }); break;
-        case Trace.INIT_END: Object.assign(s, { reaped: x, swept: y, tmpChecked: z }); break;
-        case Trace.DETACH: rec.previousDetach = { reported: x, detached: y }; break;
-      }
+}
+
+/** Fills `rec` from one status record at `off`; true if it ends a run (EXIT or GO_FAIL). */
+function applyRecord(rec: ExitRecord, b: Buffer, off: number): boolean {
+  const kind = b.readUInt32LE(off);
+  if (kind === Rec.EXIT) {
+    rec.program = {
+      wstatus: b.readInt32LE(off + 4),
+      cpuUs: Number(b.readBigInt64LE(off + 8)),
+      wallUs: Number(b.readBigInt64LE(off + 16)),
+      maxrssKb: Number(b.readBigInt64LE(off + 24)),
+    };
+    return true;
+  }
+  if (kind === Rec.EXEC_FAIL) {
+    const a = b.readInt32LE(off + 4);
+    // a > 0: exec's errno; a < 0: the step before exec that failed, errno in b
+    rec.execErrno = a > 0 ? a : Number(b.readBigInt64LE(off + 8));
+    if (a < 0) rec.execStep = stepName(-a);
+  } else if (kind === Rec.GO_FAIL) {
+    rec.goFailure = { step: stepName(b.readInt32LE(off + 4)), errno: Number(b.readBigInt64LE(off + 8)) };
+    return true;
+  } else if (kind === Rec.TRACE) {
+    const [x, y, z] = [b.readBigInt64LE(off + 8), b.readBigInt64LE(off + 16), b.readBigInt64LE(off + 24)];
+    const s = (rec.stamps ??= {});
+    switch (b.readInt32LE(off + 4)) {
+      case Trace.INIT_START: Object.assign(s, { received: x, parsed: y, forked: z }); break;
+      case Trace.CHILD: Object.assign(s, { childStarted: x, privilegesDropped: y, filterInstalled: z }); break;
+      case Trace.INIT_END: Object.assign(s, { reaped: x, swept: y, tmpChecked: z }); break;
+      case Trace.DETACH: rec.previousDetach = { reported: x, detached: y }; break;
     }
   }
-  return rec;
+  return false;
+}
+
+const NO_RUSAGE = { utimeUs: 0, stimeUs: 0, maxrssKb: 0 };
+
+/**
+ * One cell's status pipe, as it streams in: whole records are filed into the current
+ * run's record, and each EXIT or GO_FAIL closes it. Records split across reads wait for
+ * their rest.
+ */
+export class StatusRecords {
+  private partial: Buffer = Buffer.alloc(0);
+  private current: ExitRecord | undefined;
+
+  constructor(readonly token: number) {}
+
+  /** The runs this chunk ended, in order. */
+  feed(chunk: Buffer): ExitRecord[] {
+    const b = this.partial.length ? Buffer.concat([this.partial, chunk]) : chunk;
+    const ended: ExitRecord[] = [];
+    let off = 0;
+    for (; off + STATUS_REC_SIZE <= b.length; off += STATUS_REC_SIZE) {
+      const rec = (this.current ??= { token: this.token, kind: 'run', code: 0, status: 0, initRusage: NO_RUSAGE });
+      if (applyRecord(rec, b, off)) {
+        ended.push(rec);
+        this.current = undefined;
+      }
+    }
+    this.partial = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
+    return ended;
+  }
+
+  /** The cell died: its death, with whatever the unfinished run had recorded. */
+  death(note: ExitRecord): ExitRecord {
+    const rec = { ...this.current, ...note };
+    this.current = undefined;
+    return rec;
+  }
 }

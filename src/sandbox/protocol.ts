@@ -23,7 +23,7 @@ export const Op = {
 export const FD_STATUS = -2;
 export const FD_CONTROL = -3;
 
-// ---- Status records: clone child / gavel-init → reaper ------------------------------------
+// ---- Status records: clone child / gavel-init → Node, on the cell's status pipe --------------
 
 export const STATUS_REC_SIZE = 32;
 export const Rec = {
@@ -39,10 +39,8 @@ export const Trace = { INIT_START: 1, CHILD: 2, INIT_END: 3, DETACH: 4 } as cons
 
 // ---- Notes: reaper → Node -------------------------------------------------------------------
 
-export const Note = { RUN: fourcc('runx'), DEATH: fourcc('dead') } as const;
-export const NOTE_SIZE = 256;
-export const NOTE_DATA_OFFSET = 48;
-export const NOTE_DATA_BYTES = 208;
+export const Note = { DEATH: fourcc('dead') } as const;
+export const NOTE_SIZE = 48;
 
 // ---- The go message: Node → gavel-init ---------------------------------------------------
 
@@ -50,7 +48,7 @@ export const GO_MAGIC = fourcc('go!!');
 export const GO_HEADER_SIZE = 8;
 export const GO_ITEM_HEADER_SIZE = 8;
 
-export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8, TRACE: 9 } as const;
+export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8, TRACE: 9, EARLY: 10 } as const;
 
 /** What gavel-init accepts in one go message; more is refused (E2BIG), never cut. */
 export const GO_MAX = { BYTES: 64 << 20, FDS: 16, ARGS: 4096, ENVS: 4096, RLIMITS: 16, MOUNTS: 16, FILTER: 4096 } as const;
@@ -113,10 +111,7 @@ export const PROTOCOL: Readonly<Record<string, number | string>> = {
   ...Object.fromEntries(Object.entries(Rec).map(([k, v]) => [`GV_REC_${k}`, v])),
   ...Object.fromEntries(Object.entries(Trace).map(([k, v]) => [`GV_TRACE_${k}`, v])),
   'sizeof(struct gv_status_rec)': STATUS_REC_SIZE,
-  GV_NOTE_RUN: Note.RUN,
   GV_NOTE_DEATH: Note.DEATH,
-  GV_NOTE_DATA_BYTES: NOTE_DATA_BYTES,
-  GV_NOTE_DATA_OFFSET: NOTE_DATA_OFFSET,
   'sizeof(struct gv_note)': NOTE_SIZE,
   GV_GO_MAGIC: GO_MAGIC,
   GV_GO_HEADER_SIZE: GO_HEADER_SIZE,
