@@ -5,10 +5,8 @@
  * and filesystem view are in place, as root inside them, and then *waits*: the slot is
  * pre-warmed. For each run Node sends one "go" message on fd 4 carrying what differs per
  * run — the work dir and other mounts as detached mount trees, stdio fds, rlimits, ids,
- * the seccomp filter, argv and env. Init attaches the mounts and starts the program's
- * child, which drops every privilege, installs the filter and execs. Between runs a
- * spare child waits with the last run's filter already installed (see make_spare), so
- * neither the fork nor the filter's install is paid when a run starts. When the program ends, init
+ * the seccomp filter, argv and env. Init attaches the mounts and forks the program, which
+ * drops every privilege, installs the filter and execs. When the program ends, init
  * kills whatever it left in the pid namespace, detaches the run's mounts, makes /tmp
  * anew, reports on fd 3 and waits for the next go. A sandbox is thrown away (init killed
  * from outside) only when a run hit a limit or was cancelled.
@@ -33,8 +31,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -159,7 +155,6 @@ struct run {
   int resources[GV_GO_MAX_RLIMITS], nlimits;
   int tmp_resized;
   int trace;
-  int early; /* the filter may be installed ahead, in a spare */
 };
 
 /* Targets of this run's mounts, detached again when it ends. */
@@ -225,7 +220,6 @@ static void check(const uint8_t *msg, uint32_t len, int nfds) {
         if (!is_string(p, plen)) refuse(EBADMSG);
         break;
       case GV_ITEM_TRACE:
-      case GV_ITEM_EARLY:
         if (plen != 0) refuse(EBADMSG);
         break;
       default:
@@ -289,9 +283,6 @@ static void parse(uint8_t *msg, uint32_t len, int *fds, struct run *r) {
       case GV_ITEM_TRACE:
         r->trace = 1;
         break;
-      case GV_ITEM_EARLY:
-        r->early = 1;
-        break;
     }
     off += GV_GO_ITEM_HEADER_SIZE + ((plen + 7) & ~7u);
   }
@@ -299,9 +290,9 @@ static void parse(uint8_t *msg, uint32_t len, int *fds, struct run *r) {
   r->envs[r->nenvs] = NULL;
 }
 
-/* The program's side of the fork: stdio, limits, no privileges, the filter (unless a
- * spare installed it already: `filtered`), exec. `t_child` is when this side began. */
-static void start_program(const struct run *r, const int *fds, int64_t t_child, int filtered) {
+/* The program's side of the fork: stdio, limits, no privileges, the filter, exec. */
+static void start_program(const struct run *r, const int *fds) {
+  int64_t t_child = now_ns();
   for (int i = 0; i < 3; i++) {
     if (dup2(fds[i], i) < 0) child_fail(GV_STEP_STDIO);
   }
@@ -318,152 +309,11 @@ static void start_program(const struct run *r, const int *fds, int64_t t_child, 
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(GV_STEP_PDEATH);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(GV_STEP_NNP);
   int64_t t_dropped = now_ns();
-  if (!filtered && r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(GV_STEP_SECCOMP);
+  if (r->prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &r->prog) < 0) child_fail(GV_STEP_SECCOMP);
   if (r->trace) put(GV_REC_TRACE, GV_TRACE_CHILD, t_child, t_dropped, now_ns());
   execvpe(r->args[0], r->args, r->envs);
   put(GV_REC_EXEC_FAIL, errno, 0, 0, 0);
   _exit(127);
-}
-
-/*
- * The spare: the next run's child, cloned after a run while the slot waits, with the
- * last run's filter installed. It shares init's memory (CLONE_VM, so cloning it copies no
- * page tables) but not its fd table, and sleeps in recvmsg on its end of a socket pair
- * until init hands it the run's stdio fds; the run itself it reads from init's memory,
- * which init leaves alone until the program is reaped. Everything it does after the
- * filter is what start_program does anyway, and Node only allows a spare (GV_ITEM_EARLY)
- * when its filter permits all of that. It runs on a stack of its own and only makes
- * syscalls and writes its own records; init never returns into anything it touched.
- */
-#define SPARE_STACK_BYTES (256 << 10)
-static struct {
-  pid_t pid;               /* 0: no spare */
-  int sock;                /* init's end of the pair */
-  int peer;                /* the spare's end (init's copy is closed once it is cloned) */
-  struct sock_fprog prog;  /* the filter it installs: init's copy of the last run's */
-  const struct run *run;   /* set by init before it hands the fds over */
-} spare;
-static uint8_t *spare_stack;
-
-/* Receives the 3 stdio fds init passes; -1 if init gave up on this spare. */
-static int take_stdio(int sock, int *fds) {
-  char byte;
-  char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-  struct iovec iov = {&byte, 1};
-  struct msghdr mh = {0};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
-  ssize_t n;
-  do n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  if (n != 1 || (mh.msg_flags & MSG_CTRUNC) || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * 3)) return -1;
-  memcpy(fds, CMSG_DATA(c), sizeof(int) * 3);
-  return 0;
-}
-
-static int give_stdio(int sock, const int *fds) {
-  char byte = 0;
-  char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {&byte, 1};
-  struct msghdr mh = {0};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * 3);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * 3);
-  ssize_t n;
-  do n = sendmsg(sock, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-  return n == 1 ? 0 : -1;
-}
-
-static int spare_main(void *unused) {
-  (void)unused;
-  close(CONTROL_FD);
-  close(spare.sock);
-  prctl(PR_SET_NAME, "gavel-spare", 0, 0, 0);
-  /* A failure here is reported when the run starts, as the same failure would be then. */
-  int step = 0, err = 0;
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) step = GV_STEP_PDEATH;
-  else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) step = GV_STEP_NNP;
-  else if (spare.prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &spare.prog) < 0) step = GV_STEP_SECCOMP;
-  if (step) err = errno;
-  int fds[3];
-  if (take_stdio(spare.peer, fds) < 0) _exit(0);
-  int64_t t_woken = now_ns();
-  if (step) {
-    errno = err;
-    child_fail(step);
-  }
-  start_program(spare.run, fds, t_woken, 1);
-  return 0;
-}
-
-/* Kills an unused spare (the next run's filter is another, or it is not wanted). */
-static void drop_spare(void) {
-  if (!spare.pid) return;
-  close(spare.sock);
-  kill(spare.pid, SIGKILL);
-  while (waitpid(spare.pid, NULL, __WALL) < 0 && errno == EINTR) {
-  }
-  spare.pid = 0;
-}
-
-/* After a run that allowed it: clones the next run's child, with this run's filter. */
-static void make_spare(const struct run *r) {
-  size_t bytes = r->prog.len * sizeof(struct sock_filter);
-  if (!spare.prog.filter || spare.prog.len != r->prog.len || memcmp(spare.prog.filter, r->prog.filter, bytes) != 0) {
-    free(spare.prog.filter);
-    spare.prog.filter = malloc(bytes ? bytes : 1);
-    if (!spare.prog.filter) {
-      spare.prog.len = 0;
-      return;
-    }
-    memcpy(spare.prog.filter, r->prog.filter, bytes);
-    spare.prog.len = r->prog.len;
-  }
-  if (!spare_stack) {
-    void *p = mmap(NULL, SPARE_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return;
-    spare_stack = p;
-  }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return; /* no spare: the next run forks */
-  spare.sock = sv[0];
-  spare.peer = sv[1];
-  pid_t pid = clone(spare_main, spare_stack + SPARE_STACK_BYTES, CLONE_VM | SIGCHLD, NULL);
-  close(sv[1]);
-  if (pid < 0) {
-    close(sv[0]);
-    return;
-  }
-  spare.pid = pid;
-}
-
-/* Starts the run in the spare, if there is one made for this filter; 0 if there is not. */
-static pid_t start_in_spare(const struct run *r, const int *fds) {
-  if (!spare.pid) return 0;
-  if (!r->early || r->prog.len != spare.prog.len ||
-      memcmp(r->prog.filter, spare.prog.filter, r->prog.len * sizeof(struct sock_filter)) != 0) {
-    drop_spare();
-    return 0;
-  }
-  spare.run = r;
-  pid_t pid = spare.pid;
-  if (give_stdio(spare.sock, fds) < 0) {
-    drop_spare(); /* it died while waiting */
-    return 0;
-  }
-  /* It is the program's child now. */
-  close(spare.sock);
-  spare.pid = 0;
-  return pid;
 }
 
 /*
@@ -475,7 +325,7 @@ static pid_t start_in_spare(const struct run *r, const int *fds) {
  */
 static pid_t __attribute__((noinline)) spawn_program(const struct run *r, const int *fds) {
   pid_t child = vfork();
-  if (child == 0) start_program(r, fds, now_ns(), 0);
+  if (child == 0) start_program(r, fds);
   return child;
 }
 
@@ -554,14 +404,13 @@ int main(int argc, char **argv) {
     parse(msg, len, fds, &r);
 
     int64_t started = now_ns();
-    pid_t child = start_in_spare(&r, fds);
-    if (child == 0) child = spawn_program(&r, fds);
+    pid_t child = spawn_program(&r, fds);
     if (child < 0) fail(GV_STEP_FORK);
     int64_t t_forked = now_ns();
-    /* Our copies of the program's stdio must go, or a pipe would never see EOF. The
-     * message stays: a spare reads the run's argv and env from it until its exec. */
+    /* Our copies of the program's stdio must go, or a pipe would never see EOF. */
     for (int i = 0; i < nfds; i++)
       if (fds[i] >= 0) close(fds[i]);
+    free(msg);
 
     int st = 0;
     struct rusage ru;
@@ -588,7 +437,5 @@ int main(int argc, char **argv) {
     int64_t t_reported = now_ns();
     detach_mounts();
     if (r.trace) put(GV_REC_TRACE, GV_TRACE_DETACH, t_reported, now_ns(), 0);
-    if (r.early) make_spare(&r);
-    free(msg);
   }
 }

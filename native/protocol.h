@@ -139,9 +139,6 @@ enum gv_item {
   GV_ITEM_ENV = 7,     /* one environment string, NUL-ended */
   GV_ITEM_CHDIR = 8,   /* working directory, NUL-ended */
   GV_ITEM_TRACE = 9,   /* no payload: report phase times (TRACE records) for this run */
-  GV_ITEM_EARLY = 10,  /* no payload: the filter allows every step after it (receiving the stdio
-                          fds, dup2, close_range, chdir, rlimits, the id and capability drop,
-                          prctl, exec), so init may install it in a spare child ahead of the run */
 };
 
 /* What init accepts; anything past these is refused (GO_FAIL, step MESSAGE, E2BIG). */

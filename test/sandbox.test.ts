@@ -14,7 +14,6 @@ import {
   cgroupParents, childCgroups, compileFixtures, fdCountSettledTo, mountsMatching, parseKv, processesInCgroupsOf,
   processesWithUid, runCaptured, show, stableFdCount, type Programs, type RunOptions,
 } from './helpers/sandbox.js';
-import { until } from './helpers/server.js';
 
 const NAME = `gavel-test-sandbox-${process.pid}`;
 // Away from the service's default (60000) and the judge test's (61000).
@@ -337,12 +336,9 @@ test('1000 runs of /bin/true leave no cgroup, mount, process or fd behind', { ti
 
     assert.equal(await fdCountSettledTo(fdsOpen), fdsOpen, 'fds leaked by runs');
     assert.deepEqual(processesWithUid(uidBase, uidBase + size), [], 'processes left running as a sandbox uid');
-    // At most each slot's next sandbox, waiting for a run and not yet unprivileged: its
-    // init and the spare child init keeps ready for the next run.
+    // At most each slot's next sandbox, waiting for a run and not yet unprivileged.
     const waiting = processesInCgroupsOf(name);
-    assert.ok(waiting.length <= 2 * size && waiting.every((p) => p.uid === 0), `in the instance's cgroups: ${JSON.stringify(waiting)}`);
-    assert.ok(waiting.filter((p) => p.name === 'gavel-init').length <= size, `one init per slot: ${JSON.stringify(waiting)}`);
-    assert.ok(waiting.every((p) => p.name === 'gavel-init' || p.name === 'gavel-spare'), `only inits and spares: ${JSON.stringify(waiting)}`);
+    assert.ok(waiting.length <= size && waiting.every((p) => p.uid === 0), `in the instance's cgroups: ${JSON.stringify(waiting)}`);
     assert.deepEqual(mountsMatching(name), []);
     assert.equal(mountsMatching('gavel').length, gavelMounts, 'a sandbox mount reached the host mount table');
     assert.deepEqual(slotsOf(), initial, 'only the slot cgroups under the parent');
@@ -427,69 +423,5 @@ test('when Node is killed with SIGKILL mid-run, its sandboxes die with it', SLOW
     cg.cleanupStale();
     cg.destroy();
     rmSync(`/run/${name}`, { recursive: true, force: true });
-  }
-});
-
-// A cell's first run forks its child and installs the filter last; later runs start in the
-// spare init cloned ahead with the filter already on. Both must leave the program the same.
-const CONFINEMENT = 'grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):" /proc/self/status; '
-  + 'pwd; ulimit -c -f -n -s -t; cat /proc/self/comm; ls /proc/self/fd | sort -n | tr "\\n" " "';
-
-test('a run started in the spare child is confined exactly as one forked for it', SLOW, async () => {
-  const sb = Sandbox.open({ size: 1, name: `${NAME}-spare`, uidBase: UID_BASE + 300 });
-  try {
-    const outs: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const { result, out } = await runCaptured(sb, ['/bin/sh', '-c', CONFINEMENT]);
-      assert.equal(result.status, 'OK', show(result));
-      outs.push(out);
-    }
-    assert.match(outs[0], /^NoNewPrivs:\s+1$/m);
-    assert.match(outs[0], /^Seccomp:\s+2$/m);
-    assert.match(outs[0], /^Seccomp_filters:\s+1$/m, 'one filter, not one per path');
-    assert.match(outs[0], /^CapEff:\s+0+$/m);
-    assert.match(outs[0], /^Uid:\s+62300\s+62300\s+62300\s+62300$/m);
-    assert.equal(outs[1], outs[0], 'the spare\'s run (2nd) differs from the forked one (1st)');
-    assert.equal(outs[2], outs[0]);
-    // The spare sits beside init while the cell waits, as root, under its own name (init
-    // clones it just after its report).
-    const waiting = () => processesInCgroupsOf(`${NAME}-spare`).map((p) => [p.name, p.uid]).sort();
-    await until(() => waiting().length === 2, 5000, 'the spare');
-    assert.deepEqual(waiting(), [['gavel-init', 0], ['gavel-spare', 0]]);
-  } finally {
-    await sb.close();
-  }
-});
-
-test('a filter that denies what a spare does after its install never gets a spare', SLOW, async () => {
-  // prctl comes after the filter in a spare: with it denied, every run must take the path
-  // that installs the filter last, and run as usual.
-  const sb = Sandbox.open({ size: 1, name: `${NAME}-nospare`, uidBase: UID_BASE + 310, seccomp: { deny: ['prctl'] } });
-  try {
-    for (let i = 0; i < 3; i++) {
-      const { result, out } = await runCaptured(sb, ['/bin/sh', '-c', 'echo ran']);
-      assert.equal(result.status, 'OK', show(result));
-      assert.equal(out, 'ran\n');
-    }
-    await sleep(200); // long past when init would have cloned a spare
-    assert.deepEqual(processesInCgroupsOf(`${NAME}-nospare`).map((p) => p.name), ['gavel-init']);
-  } finally {
-    await sb.close();
-  }
-});
-
-test('a spare killed while it waits costs its run nothing', SLOW, async () => {
-  const sb = Sandbox.open({ size: 1, name: `${NAME}-spare-kill`, uidBase: UID_BASE + 320 });
-  try {
-    assert.equal((await runCaptured(sb, ['/bin/true'])).result.status, 'OK');
-    const spareOf = () => processesInCgroupsOf(`${NAME}-spare-kill`).find((p) => p.name === 'gavel-spare');
-    await until(() => spareOf() !== undefined, 5000, 'a spare after the first run');
-    const spare = spareOf()!;
-    process.kill(spare.pid, 'SIGKILL');
-    const { result, out } = await runCaptured(sb, ['/bin/sh', '-c', 'echo still']);
-    assert.equal(result.status, 'OK', show(result));
-    assert.equal(out, 'still\n');
-  } finally {
-    await sb.close();
   }
 });

@@ -79,11 +79,6 @@ export class GoMessage {
     return this.item(I.TRACE, Buffer.alloc(0));
   }
 
-  /** The filter allows what follows its install, so init may install it ahead (a spare child). */
-  early(): this {
-    return this.item(I.EARLY, Buffer.alloc(0));
-  }
-
   build(): Buffer {
     return Buffer.concat(this.parts);
   }

@@ -48,7 +48,7 @@ export const GO_MAGIC = fourcc('go!!');
 export const GO_HEADER_SIZE = 8;
 export const GO_ITEM_HEADER_SIZE = 8;
 
-export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8, TRACE: 9, EARLY: 10 } as const;
+export const Item = { IDS: 1, RLIMIT: 2, MOUNT: 3, TMP: 4, FILTER: 5, ARG: 6, ENV: 7, CHDIR: 8, TRACE: 9 } as const;
 
 /** What gavel-init accepts in one go message; more is refused (E2BIG), never cut. */
 export const GO_MAX = { BYTES: 64 << 20, FDS: 16, ARGS: 4096, ENVS: 4096, RLIMITS: 16, MOUNTS: 16, FILTER: 4096 } as const;

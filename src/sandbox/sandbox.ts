@@ -18,7 +18,7 @@ import type { PlanBuilder } from './plan.js';
 import { cellPlan } from './plans.js';
 import { Pool, type PoolOptions, type Slot } from './pool.js';
 import { DEFAULT_TMP_BYTES, tmpOptions } from './protocol.js';
-import { allowsEarlyInstall, buildSeccompFilter, type SeccompOptions } from './seccomp.js';
+import { buildSeccompFilter, type SeccompOptions } from './seccomp.js';
 import type { RunLimits, RunResult, RunSpec, RunTrace, StreamSpec } from './types.js';
 import { WorkDirs } from './workdirs.js';
 
@@ -33,8 +33,6 @@ export class Sandbox {
   private initFd: number;
   private devNull: number;
   private filter: Buffer;
-  /** The filter allows init to install it in a spare child ahead of each run. */
-  private earlyFilter: boolean;
   private running = new Set<Promise<unknown>>();
   private cells = new Map<Slot, Promise<Cell>>();
   private plans = new Map<Slot, { plan: PlanBuilder; buf: Buffer }>();
@@ -45,7 +43,6 @@ export class Sandbox {
 
   private constructor(opts: SandboxOptions) {
     this.filter = buildSeccompFilter(opts.seccomp);
-    this.earlyFilter = allowsEarlyInstall(opts.seccomp);
     this.initFd = openSync(INIT_PATH, fsc.O_RDONLY);
     this.devNull = openSync('/dev/null', fsc.O_RDWR);
     try {
@@ -196,7 +193,6 @@ export class Sandbox {
       .rlimit(RLIMIT.STACK, L.stackBytes ?? L.memoryBytes)
       .rlimit(RLIMIT.NOFILE, L.openFiles ?? 256);
     m.ids(slot.uid, slot.gid).filter(this.filter).chdir('/box');
-    if (this.earlyFilter) m.early();
     const env = { ...DEFAULT_ENV, ...spec.env };
     m.argv(spec.argv).env(Object.entries(env).map(([k, v]) => `${k}=${v}`));
     return m;

@@ -252,23 +252,6 @@ function validate(bpf: Buffer, arch: number): void {
   }
 }
 
-/**
- * What gavel-init's spare child (native/init.c) still does after it has installed the
- * filter ahead of a run: receive the run's stdio, set it up, chdir, set rlimits, drop its
- * ids and capabilities, prctl, and exec. A filter that denies any of these must be
- * installed last, as it is without a spare.
- */
-const AFTER_EARLY_INSTALL: readonly string[] = [
-  'recvmsg', 'close', 'dup2', 'close_range', 'fcntl', 'chdir', 'prlimit64', 'setrlimit', 'setgroups', 'setresgid',
-  'setresuid', 'capset', 'prctl', 'write', 'execve', 'exit', 'exit_group', 'clock_gettime',
-];
-
-/** Whether the filter for `opts` may be installed ahead of a run, before the privilege drop. */
-export function allowsEarlyInstall(opts: SeccompOptions = {}): boolean {
-  const rules = plan(opts);
-  return !AFTER_EARLY_INSTALL.some((name) => rules.has(name));
-}
-
 const cache = new Map<string, Buffer>();
 
 /** Returns the BPF program bytes (length multiple of 8). Cached per distinct options.
