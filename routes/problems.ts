@@ -8,7 +8,7 @@ import type { AppDeps } from '../src/deps.js';
 import { ProblemError } from '../src/problems/errors.js';
 import { PROBLEM_ID_PATTERN, type ProblemSummary } from '../src/problems/schema.js';
 import type { ProblemService } from '../src/problems/service.js';
-import type { ProblemStore } from '../src/problems/store.js';
+import type { ProblemStore, StoredVersion } from '../src/problems/store.js';
 import { errorResponse, errors, HttpError } from './errors.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: PROBLEM_ID_PATTERN, description: 'the client\'s id for the problem (a slug)' }) });
@@ -34,10 +34,10 @@ export function problemHttpError(e: unknown): unknown {
 }
 
 /** The version a submission on an API-only cluster node is judged against; 404 when there is none. */
-export async function clusterProblemVersion(registry: ProblemStore, id: string, version?: number): Promise<number> {
+export async function clusterProblemVersion(registry: ProblemStore, id: string, version?: number): Promise<StoredVersion> {
   const v = version === undefined ? await registry.current(id) : await registry.version(id, version);
   if (!v) throw new HttpError(404, 'unknown_problem', version === undefined ? `no problem "${id}"; import it with PUT /v1/problems/${id}` : `problem "${id}" has no version ${version}`);
-  return v.version;
+  return v;
 }
 
 function need(problems: ProblemService | undefined): ProblemService {

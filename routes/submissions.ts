@@ -9,6 +9,7 @@ import type { SubmissionView } from '../src/view.js';
 import type { AppDeps } from '../src/deps.js';
 import { commonErrors, errorResponse, errors, HttpError } from './errors.js';
 import { checkSubmissionCaps } from './checks.js';
+import { checkProblemRun } from '../src/problems/judging.js';
 import { clusterProblemVersion, problemHttpError } from './problems.js';
 
 /** The shared SubmissionView component (registered by buildApp), with a per-response description. */
@@ -114,9 +115,12 @@ export const submissionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = as
         deps.problems.judge.validate(v, { language, source, files, limits });
         req.body.problemVersion = v.version;
       } else if (deps.problemAccess) {
-        // An API-only node fixes the version from the shared registry; the limits are checked
-        // against the problem's by the worker that judges it.
-        req.body.problemVersion = await clusterProblemVersion(deps.problemAccess.registry, req.body.problem, req.body.problemVersion);
+        // An API-only node fixes the version from the shared registry, and checks the
+        // request against the problem's metadata there, as a worker would.
+        const v = await clusterProblemVersion(deps.problemAccess.registry, req.body.problem, req.body.problemVersion);
+        const { language, source, files, limits } = req.body;
+        checkProblemRun(judge.caps, v.meta, { language, source, files, limits });
+        req.body.problemVersion = v.version;
       } else {
         throw new HttpError(503, 'problems_unavailable', 'this node cannot judge problems');
       }

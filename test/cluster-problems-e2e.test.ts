@@ -71,6 +71,13 @@ describe('cluster mode: problem packages shared by workers through PostgreSQL', 
     assert.deepEqual(ac.problem, { id: ID, version: 1 });
     const wa = await verdict(api, WA);
     assert.equal(wa.verdict, 'WA', JSON.stringify(wa));
+    // The API node checks a request against the problem itself: a 400, never a 202 that
+    // a worker would end as IE.
+    const raise = await request(api, 'POST', '/v1/submissions', { problem: ID, language: 'python3', source: AC, limits: { timeMs: 20_000 } });
+    assert.equal(raise.status, 400, raise.text);
+    assert.match(raise.body.message, /limits may only lower/);
+    const both = await request(api, 'POST', '/v1/submissions', { problem: ID, language: 'python3', source: AC, files: [{ path: 'a.py', content: AC }] });
+    assert.equal(both.status, 400, both.text);
     // The rebuilt directory has the built validator, executable, and nothing half-made beside it.
     assert.ok(existsSync(versionDir(other, 1)));
     const build = join(versionDir(other, 1), 'build', '0');

@@ -50,6 +50,17 @@ export function problemLimits(ctx: Pick<JudgeContext, 'caps' | 'defaults'>, meta
   return out;
 }
 
+/**
+ * What can be checked of a submission to a problem before it is queued, on any node (an
+ * API-only cluster node has the problem's metadata but no pipeline): its limits against
+ * the problem's, and one of source or files. The language is the Judge's own check.
+ */
+export function checkProblemRun(caps: Required<Limits>, meta: ProblemMeta, run: ProblemRun): void {
+  // The defaults only seed the result's process count; what is allowed is the caps'.
+  problemLimits({ caps, defaults: caps }, meta, run.limits);
+  if ((run.source === undefined) === (run.files === undefined)) throw new InputError('give exactly one of "source" or "files"');
+}
+
 /** The include/<language>/ files of the version, as source files to add to a submission. */
 function includeFiles(dirs: VersionDirs, meta: ProblemMeta, language: string): SourceFile[] {
   const rel = meta.includes[language];
@@ -113,8 +124,7 @@ export class ProblemPipeline {
   /** Checks what can be checked before queueing: the language, the limits. */
   validate(v: StoredVersion, run: ProblemRun): void {
     this.pipeline.language(run.language);
-    problemLimits(this.ctx, v.meta, run.limits);
-    if ((run.source === undefined) === (run.files === undefined)) throw new InputError('give exactly one of "source" or "files"');
+    checkProblemRun(this.ctx.caps, v.meta, run);
   }
 
   /** `dirs` defaults to the committed version's; an import judging its own submissions passes its staging dirs. */
