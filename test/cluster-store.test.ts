@@ -44,6 +44,8 @@ describe('cluster store and streams (real PostgreSQL and Redis)', () => {
   let pg: TestPostgres;
   let redis: TestRedis;
   let store: PostgresStore;
+  /** What a stream reader falls back to: the store's event history (read when called). */
+  const history = { events: (id: string, a: number) => store.events(id, a), finished: async (id: string) => (await store.get(id))?.status === 'finished' };
   let cmd: Redis;
   let blocking: Redis;
   const prefix = `gavel-test-${process.pid}:`;
@@ -136,7 +138,6 @@ describe('cluster store and streams (real PostgreSQL and Redis)', () => {
   });
 
   it('streams every event once, in order, to readers that join late and across lost publishes', async () => {
-    const history = { events: (id: string, a: number) => store.events(id, a), finished: async (id: string) => (await store.get(id))?.status === 'finished' };
     const reader = new StreamReader(blocking, cmd, history, { prefix, blockMs: 1000, pollMs: 1000 }, ignore);
     const publisher = new StreamPublisher(cmd, { prefix }, ignore);
     const id = await newSubmission(store);
@@ -175,7 +176,6 @@ describe('cluster store and streams (real PostgreSQL and Redis)', () => {
   });
 
   it('keeps readers going through a Redis restart (AOF, appendfsync always)', async () => {
-    const history = { events: (id: string, a: number) => store.events(id, a), finished: async (id: string) => (await store.get(id))?.status === 'finished' };
     const reader = new StreamReader(blocking, cmd, history, { prefix, blockMs: 500, pollMs: 500 }, ignore);
     const publisher = new StreamPublisher(cmd, { prefix }, ignore);
     const id = await newSubmission(store);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { SqliteStore } from '../src/store/sqlite.js';
 import {
-  FakeJudge, fakeSubmission, request, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type JsonResponse,
+  FakeJudge, fakeSubmission, request, killService, spawnService, stopService, startTestServer, tempDir, until, waitFinished, type Child, type JsonResponse,
 } from './helpers/server.js';
 
 const FAKE_SERVER = fileURLToPath(new URL('./helpers/fake-server.js', import.meta.url));
@@ -68,12 +68,10 @@ describe('durability', () => {
         // Finished before the crash means finished for good: not judged again.
         if (finishedBefore.has(id)) assert.equal(done.finishedAt, finishedBefore.get(id));
       }
-      child.proc.kill('SIGTERM');
-      assert.deepEqual(await child.exited, { code: 0, signal: null });
+      await stopService(child);
       child = undefined;
     } finally {
-      child?.proc.kill('SIGKILL');
-      await child?.exited;
+      await killService(child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
@@ -103,12 +101,10 @@ describe('durability', () => {
       }
       child = await spawnService(FAKE_SERVER, env);
       assert.equal((await waitFinished(child.url, second.body.id)).verdict, 'AC');
-      child.proc.kill('SIGTERM');
-      assert.equal((await child.exited).code, 0);
+      await stopService(child);
       child = undefined;
     } finally {
-      child?.proc.kill('SIGKILL');
-      await child?.exited;
+      await killService(child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

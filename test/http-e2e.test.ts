@@ -9,7 +9,7 @@ import { EventSource } from 'eventsource';
 import { createJudge } from '../src/judge/index.js';
 import type { Judge } from '../src/judge/schema.js';
 import {
-  request, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type JsonResponse, type TestServer,
+  request, killService, spawnService, stopService, startTestServer, tempDir, until, waitFinished, type Child, type JsonResponse, type TestServer,
 } from './helpers/server.js';
 
 import { leftovers } from './helpers/sandbox.js';
@@ -145,15 +145,11 @@ describe('kill -9 of the real service', () => {
         assert.equal(done.tests.length, 3);
         if (finished.has(id)) assert.equal(done.finishedAt, finished.get(id), 'finished before the kill: not judged again');
       }
-      child.proc.kill('SIGTERM');
-      assert.deepEqual(await child.exited, { code: 0, signal: null });
+      await stopService(child);
       child = undefined;
       assert.deepEqual(leftovers(instance), [], 'the restarted service cleaned up after the killed one, and after itself');
     } finally {
-      if (child) {
-        child.proc.kill('SIGKILL');
-        await child.exited;
-      }
+      await killService(child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

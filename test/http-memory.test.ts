@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { sleep, spawnService, tempDir, until, type Child } from './helpers/server.js';
+import { sleep, killService, spawnService, stopService, tempDir, until, type Child } from './helpers/server.js';
 
 const FAKE_SERVER = fileURLToPath(new URL('./helpers/fake-server.js', import.meta.url));
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -30,12 +30,10 @@ test('RSS returns within 1.5× of idle after a burst of large bodies', async () 
     assert.deepEqual(statuses, [202, 413, 202, 413, 202, 413], 'within GAVEL_MAX_TESTS_BYTES accepted, beyond refused');
     assert.ok(peak > idle * 2, `the burst did grow memory (idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB)`);
     await until(() => rssMiB(pid) <= idle * 1.5, 30_000, `RSS back within 1.5× of idle (${idle.toFixed(0)} MiB; now ${rssMiB(pid).toFixed(0)} MiB)`);
-    child.proc.kill('SIGTERM');
-    assert.equal((await child.exited).code, 0);
+    await stopService(child);
     child = undefined;
   } finally {
-    child?.proc.kill('SIGKILL');
-    await child?.exited;
+    await killService(child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

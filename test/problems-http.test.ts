@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { createJudge } from '../src/judge/index.js';
 import type { Judge } from '../src/judge/schema.js';
 import { CONTENT_TYPES, files, fixture, pack, type PackFormat } from './helpers/packages.js';
-import { request, sleep, spawnService, startTestServer, tempDir, until, waitFinished, type Child, type TestServer } from './helpers/server.js';
+import { request, sleep, killService, spawnService, stopService, startTestServer, tempDir, until, waitFinished, type Child, type TestServer } from './helpers/server.js';
 import { leftovers } from './helpers/sandbox.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));
@@ -264,15 +264,11 @@ describe('kill -9 of the service with problems', () => {
       assert.equal(again.status, 200, again.text);
       assert.equal(again.body.version, 3);
       // A clean stop takes the sandboxes' cgroups and run dir with it.
-      child.proc.kill('SIGTERM');
-      assert.deepEqual(await child.exited, { code: 0, signal: null });
+      await stopService(child);
       child = undefined;
       assert.deepEqual(leftovers(instance), []);
     } finally {
-      if (child) {
-        child.proc.kill('SIGKILL');
-        await child.exited;
-      }
+      await killService(child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
@@ -300,15 +296,11 @@ describe('kill -9 of the service with problems', () => {
       assert.equal(done.verdict, 'AC', JSON.stringify(done));
       assert.deepEqual(done.problem, { id: 'ab', version: 1 });
       assert.equal(done.tests.length, 4);
-      child.proc.kill('SIGTERM');
-      assert.deepEqual(await child.exited, { code: 0, signal: null });
+      await stopService(child);
       child = undefined;
       assert.deepEqual(leftovers(instance), []);
     } finally {
-      if (child) {
-        child.proc.kill('SIGKILL');
-        await child.exited;
-      }
+      await killService(child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -86,6 +86,7 @@ function applyRecord(rec: ExitRecord, b: Buffer, off: number): boolean {
 }
 
 const NO_RUSAGE = { utimeUs: 0, stimeUs: 0, maxrssKb: 0 };
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One cell's status pipe, as it streams in: whole records are filed into the current
@@ -93,7 +94,7 @@ const NO_RUSAGE = { utimeUs: 0, stimeUs: 0, maxrssKb: 0 };
  * their rest.
  */
 export class StatusRecords {
-  private partial: Buffer = Buffer.alloc(0);
+  private partial: Buffer = EMPTY;
   private current: ExitRecord | undefined;
 
   constructor(readonly token: number) {}
@@ -110,7 +111,7 @@ export class StatusRecords {
         this.current = undefined;
       }
     }
-    this.partial = off < b.length ? Buffer.from(b.subarray(off)) : Buffer.alloc(0);
+    this.partial = off < b.length ? Buffer.from(b.subarray(off)) : EMPTY;
     return ended;
   }
 

@@ -1,5 +1,6 @@
-// Node's end of the reaper thread (native/reaper.c): reads its notes from one pipe and
-// hands each to the cell it belongs to (by token), in order.
+// Node's end of the reaper thread (native/reaper.c): reads its death notes from one pipe
+// and hands each to the cell it belongs to (by token). A cell hears of its runs' ends on
+// its own status pipe (cell.ts); this is only how it learns that it is gone.
 import net from 'node:net';
 import { errnoName } from './linux.js';
 import { native } from './native.js';
@@ -13,7 +14,8 @@ import { NOTE_SIZE } from './protocol.js';
 class ExitWatcher {
   private socket: net.Socket;
   private subscribers = new Map<number, (r: ExitRecord) => void>();
-  private early = new Map<number, ExitRecord[]>();
+  /** Deaths that came before their cell subscribed (a cell that died at once). */
+  private early = new Map<number, ExitRecord>();
   private pending: Buffer = Buffer.alloc(0);
   private refs = 0;
 
@@ -31,21 +33,18 @@ class ExitWatcher {
       const rec = parseNote(this.pending.subarray(0, NOTE_SIZE));
       this.pending = this.pending.subarray(NOTE_SIZE);
       const fn = this.subscribers.get(rec.token);
+      this.subscribers.delete(rec.token);
       if (fn) fn(rec);
-      else this.early.set(rec.token, [...(this.early.get(rec.token) ?? []), rec]);
-      if (rec.kind === 'death') this.subscribers.delete(rec.token);
+      else this.early.set(rec.token, rec);
     }
   }
 
-  /** Calls `fn` with every record of `token`, including any that came before. */
+  /** Calls `fn` once, with the death of the cell `token` (at once if it came already). */
   subscribe(token: number, fn: (r: ExitRecord) => void): void {
-    this.subscribers.set(token, fn);
     const early = this.early.get(token);
-    if (early) {
-      this.early.delete(token);
-      for (const r of early) fn(r);
-      if (early.some((r) => r.kind === 'death')) this.subscribers.delete(token);
-    }
+    if (!early) return void this.subscribers.set(token, fn);
+    this.early.delete(token);
+    fn(early);
   }
 
   /** Holds the event loop open while a program runs. */

@@ -1,6 +1,7 @@
 // Test helpers for the HTTP suites: a service on 127.0.0.1:0 with a temp data dir, small HTTP
 // helpers, and FakeJudge — a stand-in judge for tests of the HTTP layer itself (validation,
 // status mapping, SSE framing, store/queue durability). Tests of real judging use createJudge.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -243,6 +244,19 @@ export async function spawnService(script: string, env: Record<string, string>, 
     void exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`service exited (${code ?? signal}) before listening:\n${log.join('\n')}`)); });
   });
   return { proc, url, exited, log };
+}
+
+/** Stops a service with SIGTERM and asserts that it exits cleanly (code 0, no signal). */
+export async function stopService(child: Child): Promise<void> {
+  child.proc.kill('SIGTERM');
+  assert.deepEqual(await child.exited, { code: 0, signal: null });
+}
+
+/** For a `finally`: SIGKILLs a service a failed test left running, and waits for it. */
+export async function killService(child: Child | undefined): Promise<void> {
+  if (!child) return;
+  child.proc.kill('SIGKILL');
+  await child.exited;
 }
 
 export { sleep };
