@@ -4,8 +4,8 @@
  * gv_spawn clones a sandbox (namespaces, cgroup, filesystem view) by handing a plan to
  * the clone child (native/child.c, the only code that runs between clone and exec),
  * which ends by exec'ing gavel-init (native/init.c); init then waits in the finished
- * sandbox for go messages (gv_go). The reaper thread (native/reaper.c) reports each run's
- * end. Also here: the slot's template mount namespace (gv_make_template), the namespaces
+ * sandbox for go messages (gv_go). Each run's end Node reads from the sandbox's status
+ * pipe; the reaper thread (native/reaper.c) reports the sandbox's death. Also here: the slot's template mount namespace (gv_make_template), the namespaces
  * a slot keeps for life (gv_make_namespaces), detached mount trees for a run
  * (gv_clone_tree), and the protocol table TypeScript checks itself against.
  */

@@ -76,7 +76,7 @@ export interface RunTrace {
   sweep?: number;
   /** init: /tmp checked (remade if the run used it). */
   tmpCheck?: number;
-  /** init's report → Node has it (reaper thread, pipe, event loop). */
+  /** init's report → Node has it (the cell's status pipe, the event loop). */
   report?: number;
   /** Node: cgroup stats, output sizes, the verdict. */
   finish: number;
