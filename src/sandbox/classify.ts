@@ -1,7 +1,6 @@
 // Decides a run's status from how it ended: pure, so every verdict rule is unit-tested
 // without a sandbox. The inputs are how the run ended (its status records, or the cell's
-// death), what the monitor and the cgroup
-// saw, and the measurements already made.
+// death), what the monitor and the cgroup saw, and the measurements already made.
 import { CLD, errnoName, SIG } from './linux.js';
 import type { ExitRecord } from './notes.js';
 import type { RunLimits, RunResult } from './types.js';
